@@ -1,0 +1,57 @@
+"""Configuration of the multi-head fashion classifier: a timm backbone and an ordered set of label heads."""
+
+from __future__ import annotations
+
+import timm
+from transformers import PreTrainedConfig
+
+__all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES"]
+
+# Sizes only: the label names come from the dataset's ClassLabel features when a model is trained.
+DEFAULT_HEAD_SIZES = {"articleType": 33, "baseColour": 46, "season": 4, "usage": 8}
+
+
+class FashionResNetConfig(PreTrainedConfig):
+    r"""
+    Args:
+        architecture (`str`, defaults to `"resnet50"`):
+            A timm architecture name (`timm.list_models()`); its classifier is replaced by the heads.
+        heads (`dict[str, list[str]]`, *optional*):
+            Ordered mapping of head name to that head's label names (index = class id). Defaults to
+            placeholder names in the sizes of `DEFAULT_HEAD_SIZES`.
+        drop_rate (`float`, defaults to 0.0):
+            Dropout on the pooled features, before the heads.
+    """
+
+    model_type = "fashion_resnet"
+
+    architecture: str = "resnet50"
+    heads: dict[str, list[str]] | None = None
+    drop_rate: float = 0.0
+
+    def __post_init__(self, **kwargs):
+        if self.heads is None:
+            self.heads = {name: [f"{name}_{i}" for i in range(n)] for name, n in DEFAULT_HEAD_SIZES.items()}
+        self.heads = {name: list(labels) for name, labels in self.heads.items()}
+        self._check()
+        super().__post_init__(**kwargs)
+
+    def _check(self) -> None:
+        # Fail at construction with the offending name rather than deep inside timm or a loss function.
+        if not timm.is_model(self.architecture):
+            raise ValueError(f"unknown timm architecture {self.architecture!r} (see timm.list_models())")
+        if not self.heads:
+            raise ValueError("a FashionResNetConfig needs at least one head")
+        for name, labels in self.heads.items():
+            if not labels:
+                raise ValueError(f"head {name!r} has no labels")
+            duplicates = sorted({label for label in labels if labels.count(label) > 1})
+            if duplicates:
+                raise ValueError(f"head {name!r} has duplicate labels: {duplicates}")
+        if not 0.0 <= self.drop_rate < 1.0:
+            raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+
+    @property
+    def head_sizes(self) -> dict[str, int]:
+        """Number of classes per head, in head order."""
+        return {name: len(labels) for name, labels in self.heads.items()}

@@ -1,0 +1,184 @@
+"""Image loading and preprocessing for fashion product photos: the one definition used by training,
+evaluation and inference."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+import timm
+import torch
+from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+from transformers.image_transforms import to_pil_image
+from transformers.image_utils import load_image
+
+__all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "load_rgb_image"]
+
+ImageSource = Union[str, os.PathLike, bytes, PIL.Image.Image, np.ndarray, torch.Tensor]
+
+
+class ImageLoadError(ValueError):
+    """An input could not be turned into an RGB image; the message names the input."""
+
+
+def describe(source: Any) -> str:
+    """A short, human-readable name for an image input, for error messages."""
+    if isinstance(source, (str, os.PathLike)):
+        return repr(os.fspath(source))
+    if isinstance(source, bytes):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return f"<{type(source).__name__} of shape {tuple(source.shape)}>"
+    return f"<{type(source).__name__}>"
+
+
+def _open(source: ImageSource) -> PIL.Image.Image:
+    if isinstance(source, PIL.Image.Image):
+        return source
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return to_pil_image(source)
+    if isinstance(source, bytes):
+        return PIL.Image.open(io.BytesIO(source))
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if path.startswith(("http://", "https://")):
+            return load_image(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError("no such file")
+        return PIL.Image.open(path)
+    raise TypeError(f"unsupported input type {type(source).__name__}")
+
+
+def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
+    """Any PIL mode to 8-bit RGB; transparency is composited on white, the photos' background."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # PIL's own I->L conversion clips at 255 instead of rescaling 16-bit data.
+        image = PIL.Image.fromarray((np.asarray(image, dtype=np.float32) / 257.0).clip(0, 255).astype(np.uint8))
+    elif image.mode == "F":
+        image = PIL.Image.fromarray(np.asarray(image).clip(0, 255).astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        white = PIL.Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = PIL.Image.alpha_composite(white, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
+    """Open and fully decode `source` (path, URL, bytes, PIL, array or tensor) as an upright RGB image.
+
+    Raises `ImageLoadError` naming the input for missing, empty, truncated, non-image or oversized
+    (decompression bomb) files.
+    """
+    try:
+        image = _open(source)
+        image.load()  # decode now: a truncated file must fail here, not later in a batch
+        image = PIL.ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError) as error:
+        # DecompressionBombError is raised for headers claiming more than 2 * MAX_IMAGE_PIXELS pixels.
+        reason = str(error) or type(error).__name__
+        raise ImageLoadError(f"cannot read image {describe(source)}: {reason}") from error
+
+
+class FashionImageProcessor(BaseImageProcessor):
+    r"""
+    Resizes product photos to a fixed size without distorting the item (fit inside, then pad with the
+    background colour), and normalises with the backbone's mean and std.
+
+    Args:
+        size (`dict[str, int]`, defaults to `{"height": 80, "width": 60}`):
+            Output size; the default is the dataset's native 3:4 portrait size.
+        pad_color (`list[int]`, defaults to white):
+            RGB fill for the padding; product photos have a white background.
+        resample (`int`, defaults to `PIL.Image.BICUBIC`):
+            PIL resampling filter.
+        do_normalize (`bool`, defaults to `True`):
+            If False, `pixel_values` are uint8 (N, 3, H, W): the compact form training caches and
+            normalises on the accelerator with `normalize`.
+        image_mean, image_std (`list[float]`): per-channel mean and std in [0, 1] units.
+    """
+
+    model_input_names = ["pixel_values"]
+
+    def __init__(
+        self,
+        size: dict[str, int] | None = None,
+        pad_color: Sequence[int] = (255, 255, 255),
+        resample: int = PIL.Image.BICUBIC,
+        do_normalize: bool = True,
+        image_mean: Sequence[float] = timm.data.IMAGENET_DEFAULT_MEAN,
+        image_std: Sequence[float] = timm.data.IMAGENET_DEFAULT_STD,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.size = dict(size or {"height": 80, "width": 60})
+        self.pad_color = list(pad_color)
+        self.resample = int(resample)
+        self.do_normalize = do_normalize
+        self.image_mean = list(image_mean)
+        self.image_std = list(image_std)
+
+    @classmethod
+    def for_backbone(cls, architecture: str, **kwargs) -> "FashionImageProcessor":
+        """A processor with the normalisation the timm `architecture` was (pre)trained with."""
+        pretrained_cfg = timm.models.get_pretrained_cfg(architecture)
+        if pretrained_cfg is not None:
+            kwargs.setdefault("image_mean", pretrained_cfg.mean)
+            kwargs.setdefault("image_std", pretrained_cfg.std)
+        return cls(**kwargs)
+
+    def fit(self, image: PIL.Image.Image) -> np.ndarray:
+        """Resize `image` to fit inside `size` keeping its aspect ratio, pad to `size`; uint8 (H, W, 3)."""
+        height, width = self.size["height"], self.size["width"]
+        if image.size != (width, height):
+            image = PIL.ImageOps.pad(
+                image, (width, height), method=self.resample, color=tuple(self.pad_color), centering=(0.5, 0.5)
+            )
+        return np.asarray(image)
+
+    def normalize(self, pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """uint8 (N, 3, H, W) -> normalised float, on whatever device `pixels` is on."""
+        mean = torch.tensor(self.image_mean, device=pixels.device, dtype=dtype).view(1, -1, 1, 1) * 255
+        std = torch.tensor(self.image_std, device=pixels.device, dtype=dtype).view(1, -1, 1, 1) * 255
+        return (pixels.to(dtype) - mean) / std
+
+    def preprocess(
+        self,
+        images: ImageSource | Sequence[ImageSource],
+        do_normalize: bool | None = None,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """Images (one or a list) -> `BatchFeature` with `pixel_values` (N, 3, H, W).
+
+        A list with an unreadable item raises `ImageLoadError` naming that item; the pipeline
+        instead answers for the readable items (see `FashionAttributesPipeline`).
+        """
+        if return_tensors not in ("pt", None):
+            raise ValueError(f"return_tensors={return_tensors!r}: only 'pt' is supported")
+        if isinstance(images, (list, tuple)):
+            batch = list(images)
+        elif isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
+            batch = list(images)
+        else:
+            batch = [images]
+        if not batch:
+            raise ValueError("no images given")
+        arrays = []
+        for index, source in enumerate(batch):
+            try:
+                arrays.append(self.fit(load_rgb_image(source)))
+            except ImageLoadError as error:
+                if len(batch) == 1:
+                    raise
+                raise ImageLoadError(f"item {index}: {error}") from error
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        if self.do_normalize if do_normalize is None else do_normalize:
+            pixels = self.normalize(pixels)
+        return BatchFeature({"pixel_values": pixels}, tensor_type=return_tensors)

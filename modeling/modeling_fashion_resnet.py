@@ -1,0 +1,107 @@
+"""A timm backbone whose pooled features feed one linear classifier per attribute."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_fashion_resnet import FashionResNetConfig
+
+__all__ = ["FashionResNetModel", "FashionResNetOutput", "IGNORE_INDEX", "multi_head_loss"]
+
+IGNORE_INDEX = -100  # a label equal to this is skipped by the loss (an unknown value for that head)
+
+Labels = torch.Tensor | Mapping[str, torch.Tensor]
+
+
+@dataclass
+class FashionResNetOutput(ModelOutput):
+    """
+    loss: mean over heads of each head's cross-entropy, when labels are given.
+    logits: head name -> (batch, classes) logits, in config head order.
+    pooler_output: (batch, features) pooled backbone features, usable as an image embedding.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: dict[str, torch.Tensor] | None = None
+    pooler_output: torch.Tensor | None = None
+
+
+def multi_head_loss(
+    logits: Mapping[str, torch.Tensor],
+    labels: Labels,
+    label_smoothing: float = 0.0,
+    class_weights: Mapping[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Mean over heads of the cross-entropy averaged over the examples that have a label for that head.
+
+    `labels` is a mapping head -> (batch,) class ids, or a (batch, heads) tensor in `logits` order;
+    `IGNORE_INDEX` marks a missing label. A head with no labels in the batch contributes 0.
+    """
+    if isinstance(labels, torch.Tensor):
+        labels = dict(zip(logits, labels.unbind(dim=1)))
+    losses = []
+    for name, head_logits in logits.items():
+        target = labels[name]
+        summed = F.cross_entropy(
+            head_logits.float(),
+            target,
+            weight=None if class_weights is None else class_weights[name],
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=label_smoothing,
+            reduction="sum",
+        )
+        # Divide by the count on-device: no host sync, and no NaN for a batch where the head is all-ignored.
+        losses.append(summed / (target != IGNORE_INDEX).sum().clamp(min=1))
+    return torch.stack(losses).mean()
+
+
+class FashionResNetPreTrainedModel(PreTrainedModel):
+    config_class = FashionResNetConfig
+    config: FashionResNetConfig
+    base_model_prefix = "fashion_resnet"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # The backbone keeps timm's own initialisation (e.g. ResNet's Kaiming convs and zero-init last BN),
+        # which the generic transformers init (normal(0.02) convs) would destroy. Only the heads are ours.
+        if isinstance(module, nn.Linear) and module in self.heads.modules():
+            init.normal_(module.weight, std=0.01)
+            init.zeros_(module.bias)
+
+    def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
+        self.backbone.set_grad_checkpointing(enable)
+
+
+class FashionResNetModel(FashionResNetPreTrainedModel):
+    def __init__(self, config: FashionResNetConfig) -> None:
+        super().__init__(config)
+        # num_classes=0 makes timm return pooled features; its drop_rate applies dropout before the (absent) fc.
+        self.backbone = timm.create_model(
+            config.architecture, pretrained=False, num_classes=0, drop_rate=config.drop_rate
+        )
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(self.backbone.num_features, size) for name, size in config.head_sizes.items()}
+        )
+        self.post_init()
+
+    def forward(
+        self, pixel_values: torch.Tensor, labels: Labels | None = None, return_dict: bool | None = None
+    ) -> FashionResNetOutput | tuple:
+        """`pixel_values`: normalised (batch, 3, H, W). `labels`: see `multi_head_loss`."""
+        features = self.backbone(pixel_values.to(self.dtype))
+        logits = {name: head(features) for name, head in self.heads.items()}
+        loss = None if labels is None else multi_head_loss(logits, labels)
+        output = FashionResNetOutput(loss=loss, logits=logits, pooler_output=features)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
