@@ -1,0 +1,105 @@
+"""Read the raw data into one table: a Kaggle folder or tar, or a dataset in the Hub schema."""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import datasets
+import pandas as pd
+
+from .rules import RAW_COLUMNS
+
+
+@dataclass
+class RawData:
+    """Every input row, as text, with its image bytes (None when there is none)."""
+
+    # Columns: `line` (CSV line number, header = 1; for a table source the 1-based row number),
+    # RAW_COLUMNS as stripped text, `recovered` (extra commas joined back into the last column),
+    # `malformed` (fewer fields than the header).
+    rows: pd.DataFrame
+    images: list[bytes | None]
+    orphan_images: list[str]  # image files that no row refers to (reported, not an input row)
+    source: str
+
+
+def read_raw(source: str | Path) -> RawData:
+    """Read a Kaggle folder (styles.csv + images/ or images.tar), a Parquet file or folder in
+    the Hub schema, or a Hub dataset id."""
+    path = Path(source)
+    if (path / "styles.csv").is_file():
+        return read_kaggle(path)
+    if path.exists():
+        files = [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else [str(path)]
+        return read_hub_dataset(datasets.load_dataset("parquet", data_files=files, split="train"), str(source))
+    hub = datasets.load_dataset(str(source))
+    splits = hub.values() if isinstance(hub, datasets.DatasetDict) else [hub]
+    return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source))
+
+
+def parse_styles(text: str) -> pd.DataFrame:
+    """Parse the Kaggle label file: plain comma-separated, no quoting (names contain `"`)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    header = tuple(lines[0].strip().split(","))
+    if header != RAW_COLUMNS:
+        raise ValueError(f"unexpected styles.csv header {header}")
+    width = len(RAW_COLUMNS)
+    records = []
+    for number, line in enumerate(lines[1:], start=2):
+        line = line.rstrip("\r")
+        # productDisplayName is the last column: any extra comma belongs to it.
+        fields = line.split(",", width - 1)
+        malformed = len(fields) < width
+        fields += [""] * (width - len(fields))
+        records.append([number, *(f.strip() for f in fields), line.count(",") > width - 1, malformed])
+    return pd.DataFrame(records, columns=["line", *RAW_COLUMNS, "recovered", "malformed"])
+
+
+def read_kaggle(folder: Path) -> RawData:
+    """Read `styles.csv` and the images, from `images/` or straight out of `images.tar`."""
+    rows = parse_styles((folder / "styles.csv").read_text(encoding="utf-8-sig"))
+    tar = folder / "images.tar"
+    by_id = _read_tar(tar) if tar.is_file() else {p.stem: p.read_bytes() for p in (folder / "images").glob("*.jpg")}
+    images = [by_id.get(i) for i in rows["id"]]
+    orphans = sorted(set(by_id) - set(rows["id"]))
+    return RawData(rows, images, [f"images/{i}.jpg" for i in orphans], str(folder))
+
+
+def _read_tar(path: Path) -> dict[str, bytes]:
+    """`images/<id>.jpg` members of a tar, by id, read in one sequential pass."""
+    by_id = {}
+    with tarfile.open(path) as tar:
+        for member in tar:
+            name = PurePosixPath(member.name)
+            if member.isfile() and name.parent.name == "images" and name.suffix.lower() == ".jpg":
+                by_id[name.stem] = tar.extractfile(member).read()
+    return by_id
+
+
+def read_hub_dataset(dataset: datasets.Dataset, source: str) -> RawData:
+    """Read a dataset shaped like `ashraq/fashion-product-images-small` (an `image` column plus
+    the label columns), keeping the encoded image bytes."""
+    missing = set(RAW_COLUMNS) - set(dataset.column_names)
+    if missing or "image" not in dataset.column_names:
+        raise ValueError(f"{source}: not in the Hub schema (missing {sorted(missing) or ['image']})")
+    dataset = dataset.cast_column("image", datasets.Image(decode=False))
+    frame = dataset.select_columns([*RAW_COLUMNS, "image"]).to_pandas()
+    rows = frame[list(RAW_COLUMNS)].map(_text)
+    rows.insert(0, "line", range(1, len(rows) + 1))
+    rows["recovered"] = False
+    rows["malformed"] = False
+    images = [image["bytes"] if isinstance(image, dict) else None for image in frame["image"]]
+    return RawData(rows, images, [], source)
+
+
+def _text(value: object) -> str:
+    """A table cell as the text the CSV would hold (years come as floats when some are null)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
