@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import timm
 from transformers import PreTrainedConfig
 
@@ -50,6 +52,13 @@ class FashionResNetConfig(PreTrainedConfig):
                 raise ValueError(f"head {name!r} has duplicate labels: {duplicates}")
         if not 0.0 <= self.drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        # The base class writes with sort_keys=True, which sorts nested dicts too: config.json would list the
+        # heads alphabetically and a reload would silently reorder them (logits, pipeline output, and the
+        # columns of a (batch, heads) labels tensor). Keep insertion order instead.
+        config_dict = self.to_diff_dict() if use_diff else self.to_dict()
+        return json.dumps(self._encode_special_floats(config_dict), indent=2) + "\n"
 
     @property
     def head_sizes(self) -> dict[str, int]:

@@ -81,6 +81,9 @@ class FashionResNetPreTrainedModel(PreTrainedModel):
 
     def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
         self.backbone.set_grad_checkpointing(enable)
+        # transformers' `is_activation_checkpointing` looks for a `gradient_checkpointing` attribute; timm's
+        # flag is `grad_checkpointing`, so without this the model reported False while checkpointing.
+        self.gradient_checkpointing = enable
 
 
 class FashionResNetModel(FashionResNetPreTrainedModel):

@@ -1,0 +1,262 @@
+"""FashionResNetConfig and FashionResNetModel: defaults, validation, serialisation, outputs, loss, gradients."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import TINY_HEADS, make_tiny_model, tiny_config
+
+from modeling import (
+    DEFAULT_HEAD_SIZES,
+    IGNORE_INDEX,
+    FashionImageProcessor,
+    FashionResNetConfig,
+    FashionResNetModel,
+    FashionResNetOutput,
+    multi_head_loss,
+)
+
+# --- config ------------------------------------------------------------------------------------------------
+
+
+def test_config_defaults():
+    config = FashionResNetConfig()  # config only: no resnet50 is instantiated
+    assert config.architecture == "resnet50"
+    assert config.model_type == "fashion_resnet"
+    assert DEFAULT_HEAD_SIZES == {"articleType": 33, "baseColour": 46, "season": 4, "usage": 8}
+    assert list(config.heads) == ["articleType", "baseColour", "season", "usage"]
+    assert config.head_sizes == DEFAULT_HEAD_SIZES
+    assert config.drop_rate == 0.0
+    for name, labels in config.heads.items():
+        assert len(set(labels)) == len(labels) == DEFAULT_HEAD_SIZES[name]
+
+
+def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
+    config = tiny_config(drop_rate=0.25)
+    assert list(config.heads) != sorted(config.heads), "the fixture heads must not be alphabetical"
+
+    from_string = FashionResNetConfig.from_dict(json.loads(config.to_json_string()))
+    config.save_pretrained(tmp_path)
+    on_disk = json.loads((tmp_path / "config.json").read_text())
+    from_folder = FashionResNetConfig.from_pretrained(tmp_path)
+
+    assert list(on_disk["heads"]) == list(TINY_HEADS)  # the file itself keeps the order
+    for loaded in (from_string, from_folder):
+        assert list(loaded.heads) == list(TINY_HEADS)
+        assert loaded.heads == TINY_HEADS
+        for name in TINY_HEADS:
+            assert loaded.heads[name] == TINY_HEADS[name]  # label order = class ids
+        assert loaded.architecture == "test_resnet"
+        assert loaded.drop_rate == 0.25
+        assert loaded.head_sizes == config.head_sizes
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"heads": {"season": ["Summer"], "usage": []}}, "usage"),
+        ({"heads": {"season": ["Summer", "Fall", "Summer"]}}, "Summer"),
+        ({"heads": {}}, "head"),
+        ({"architecture": "resnet_does_not_exist"}, "resnet_does_not_exist"),
+        ({"drop_rate": 1.5}, "drop_rate"),
+    ],
+    ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate"],
+)
+def test_invalid_config_raises_naming_the_problem(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FashionResNetConfig(**kwargs)
+
+
+def test_duplicate_label_message_names_the_head():
+    with pytest.raises(ValueError, match=r"season.*duplicate|duplicate.*season"):
+        FashionResNetConfig(architecture="test_resnet", heads={"season": ["Fall", "Fall"]})
+
+
+# --- forward and loss --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pixels(image_paths, processor) -> torch.Tensor:
+    return processor(image_paths[:4]).pixel_values
+
+
+def random_labels(batch: int, generator_seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(generator_seed)
+    return {name: torch.randint(len(labels), (batch,), generator=generator) for name, labels in TINY_HEADS.items()}
+
+
+def test_output_shapes_per_head(tiny_model, pixels):
+    with torch.no_grad():
+        output = tiny_model(pixels)
+    assert isinstance(output, FashionResNetOutput)
+    assert output.loss is None
+    assert list(output.logits) == list(TINY_HEADS)
+    for name, labels in TINY_HEADS.items():
+        assert output.logits[name].shape == (4, len(labels))
+        assert output.logits[name].dtype == torch.float32
+    assert output.pooler_output.shape == (4, tiny_model.backbone.num_features)
+    assert torch.isfinite(output.pooler_output).all()
+
+    as_tuple = tiny_model(pixels, return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    assert torch.equal(as_tuple[0]["season"], output.logits["season"])
+
+
+def expected_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over heads of the mean cross-entropy over that head's labelled examples (computed independently)."""
+    per_head = []
+    for name, head_logits in logits.items():
+        keep = labels[name] != IGNORE_INDEX
+        if keep.any():
+            per_head.append(F.cross_entropy(head_logits[keep], labels[name][keep]))
+        else:
+            per_head.append(head_logits.sum() * 0.0)
+    return torch.stack(per_head).mean()
+
+
+def test_loss_with_labels_as_dict_and_as_tensor(tiny_model, pixels):
+    labels = random_labels(4)
+    as_tensor = torch.stack([labels[name] for name in TINY_HEADS], dim=1)  # (batch, heads) in head order
+    assert as_tensor.shape == (4, len(TINY_HEADS))
+    with torch.no_grad():
+        from_dict = tiny_model(pixels, labels=labels)
+        from_tensor = tiny_model(pixels, labels=as_tensor)
+    reference = expected_loss(from_dict.logits, labels)
+    assert from_dict.loss.shape == ()
+    torch.testing.assert_close(from_dict.loss, reference, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(from_tensor.loss, reference, atol=1e-6, rtol=1e-6)
+    # The loss depends on the labels (a wrong column order would change it).
+    swapped = as_tensor.clone()
+    swapped[:, 0] = (swapped[:, 0] + 1) % len(TINY_HEADS["season"])
+    with torch.no_grad():
+        assert not torch.isclose(tiny_model(pixels, labels=swapped).loss, reference)
+
+
+def test_ignored_label_is_skipped_for_that_head_only(tiny_model, pixels):
+    labels = random_labels(4)
+    labels["articleType"][1] = IGNORE_INDEX
+    with torch.no_grad():
+        output = tiny_model(pixels, labels=labels)
+    logits = output.logits
+    keep = torch.tensor([0, 2, 3])
+    per_head = []
+    for name in TINY_HEADS:
+        if name == "articleType":  # loss without example 1 for this head
+            per_head.append(F.cross_entropy(logits[name][keep], labels[name][keep]))
+        else:
+            per_head.append(F.cross_entropy(logits[name], labels[name]))
+    torch.testing.assert_close(output.loss, torch.stack(per_head).mean(), atol=1e-6, rtol=1e-6)
+    # and multi_head_loss (used for training) agrees
+    torch.testing.assert_close(multi_head_loss(logits, labels), output.loss)
+
+
+def test_head_with_all_labels_ignored_gives_finite_loss_and_grads(tiny_model, pixels):
+    labels = random_labels(4)
+    labels["usage"][:] = IGNORE_INDEX
+    tiny_model.train()
+    output = tiny_model(pixels, labels=labels)
+    assert torch.isfinite(output.loss)
+    output.loss.backward()
+    for name, parameter in tiny_model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+    # the all-ignored head gets no gradient signal
+    assert torch.count_nonzero(tiny_model.heads["usage"].weight.grad) == 0
+    # all heads ignored: still finite (0), no NaN from 0/0
+    everything_ignored = {name: torch.full((4,), IGNORE_INDEX) for name in TINY_HEADS}
+    assert torch.isfinite(tiny_model(pixels, labels=everything_ignored).loss)
+
+
+def test_every_parameter_receives_a_gradient(tiny_model, pixels):
+    tiny_model.train()
+    tiny_model(pixels, labels=random_labels(4)).loss.backward()
+    for name, parameter in tiny_model.named_parameters():
+        assert parameter.requires_grad, name
+        assert parameter.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(parameter.grad).all(), name
+        assert torch.count_nonzero(parameter.grad) > 0, f"{name} has an all-zero gradient"
+
+
+def loss_and_grads(model, pixels, labels):
+    model.zero_grad(set_to_none=True)
+    loss = model(pixels, labels=labels).loss
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("method", ["gradient_checkpointing_enable", "activation_checkpointing_enable"])
+def test_gradient_checkpointing_gives_same_loss_and_grads(tiny_model, pixels, method):
+    if not hasattr(tiny_model, method):
+        pytest.skip(f"this transformers has no {method}")
+    labels = random_labels(4)
+    tiny_model.train()
+    # Count forward calls of one residual block: checkpointing recomputes it during backward.
+    calls = []
+    tiny_model.backbone.layer1[0].register_forward_pre_hook(lambda *args: calls.append(1))
+
+    plain_loss, plain_grads = loss_and_grads(tiny_model, pixels, labels)
+    assert len(calls) == 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # gradient_checkpointing_enable is a deprecated alias
+        getattr(tiny_model, method)()
+        assert tiny_model.is_activation_checkpointing if hasattr(tiny_model, "is_activation_checkpointing") else True
+        assert tiny_model.is_gradient_checkpointing
+    assert tiny_model.backbone.grad_checkpointing
+    calls.clear()
+    ckpt_loss, ckpt_grads = loss_and_grads(tiny_model, pixels, labels)
+    assert len(calls) == 2, "checkpointing is not active: the block was not recomputed in backward"
+
+    torch.testing.assert_close(ckpt_loss, plain_loss, atol=1e-6, rtol=1e-6)
+    assert ckpt_grads.keys() == plain_grads.keys()
+    for name in plain_grads:
+        torch.testing.assert_close(ckpt_grads[name], plain_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        tiny_model.gradient_checkpointing_disable()
+        assert not tiny_model.is_gradient_checkpointing
+    assert not tiny_model.backbone.grad_checkpointing
+    calls.clear()
+    loss_and_grads(tiny_model, pixels, labels)
+    assert len(calls) == 1
+
+
+def test_eval_batch_equals_single_forward_passes(tiny_model, image_paths, processor):
+    pixels = processor(image_paths).pixel_values
+    with torch.no_grad():
+        batched = tiny_model(pixels).logits
+        singles = [tiny_model(pixels[i : i + 1]).logits for i in range(len(pixels))]
+    for name in TINY_HEADS:
+        torch.testing.assert_close(batched[name], torch.cat([s[name] for s in singles]), atol=1e-5, rtol=0)
+
+
+def test_train_mode_dropout_is_applied_to_features():
+    model = make_tiny_model(drop_rate=0.5)
+    pixels = torch.randn(2, 3, 80, 60)
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixels).logits["season"], model(pixels).logits["season"])
+        model.train()
+        torch.manual_seed(0)
+        first = model(pixels).pooler_output
+        assert not torch.equal(first, model(pixels).pooler_output)
+
+
+def test_new_model_heads_start_small_and_backbone_keeps_timm_init():
+    torch.manual_seed(0)
+    model = FashionResNetModel(tiny_config())
+    for head in model.heads.values():
+        assert head.weight.std() < 0.05
+        assert torch.count_nonzero(head.bias) == 0
+    # timm's ResNet zero-initialises the last BN of each residual block; a generic re-init would not.
+    assert torch.count_nonzero(model.backbone.layer1[0].bn2.weight) == 0
+
+
+def test_processor_for_backbone_matches_model_architecture():
+    processor = FashionImageProcessor.for_backbone("test_resnet")
+    import timm
+
+    assert processor.image_mean == list(timm.models.get_pretrained_cfg("test_resnet").mean)
