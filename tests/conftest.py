@@ -124,10 +124,13 @@ def saved_folder(tmp_path_factory, shared_pipeline) -> Path:
 
 
 def png_bomb_header(width: int = 100_000, height: int = 100_000) -> bytes:
-    """A PNG signature and a valid IHDR (correct CRC) claiming width x height pixels, then garbage."""
+    """A PNG signature and a valid IHDR (correct CRC) claiming width x height pixels, then an IDAT chunk
+    header followed by garbage. PIL needs to reach IDAT to accept the header; `PIL.Image.open` then raises
+    DecompressionBombError (the size exceeds 2 * MAX_IMAGE_PIXELS) before reading any pixel data."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return b"\x89PNG\r\n\x1a\n" + chunk + b"garbage, not an IDAT chunk"
+    garbage = b"not zlib data, not pixels"
+    return b"\x89PNG\r\n\x1a\n" + chunk + struct.pack(">I", len(garbage)) + b"IDAT" + garbage
 
 
 def write_bad_file(kind: str, folder: Path, real_jpeg: Path) -> Path:

@@ -1,0 +1,330 @@
+"""FashionImageProcessor and load_rgb_image: shapes, normalisation, aspect ratio, input types, bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import timm
+import torch
+from conftest import BAD_KINDS, ODD_KINDS, write_bad_file, write_odd_image
+from transformers import AutoImageProcessor
+
+from modeling import FashionImageProcessor, ImageLoadError, load_rgb_image
+
+HEIGHT, WIDTH = 80, 60
+
+
+def normalised(processor: FashionImageProcessor, rgb) -> torch.Tensor:
+    """What the processor should output for a pixel of colour `rgb` (0..255), per channel."""
+    rgb = torch.tensor(rgb, dtype=torch.float32) / 255
+    return (rgb - torch.tensor(processor.image_mean)) / torch.tensor(processor.image_std)
+
+
+# --- shapes and normalisation ------------------------------------------------------------------------------
+
+
+def test_output_is_normalised_float_batch(processor, image_paths):
+    pixels = processor(image_paths).pixel_values
+    assert pixels.shape == (len(image_paths), 3, HEIGHT, WIDTH)
+    assert pixels.dtype == torch.float32
+    # normalised: white background maps to (1 - mean) / std, values leave [0, 1]
+    assert pixels.min() < 0 and pixels.max() > 1.5
+    torch.testing.assert_close(pixels[0, :, 0, 0], normalised(processor, (255, 255, 255)), atol=0.05, rtol=0)
+
+
+def test_uint8_output_and_normalize_matches_float_output(processor, image_paths):
+    as_uint8 = processor(image_paths, do_normalize=False).pixel_values
+    assert as_uint8.shape == (len(image_paths), 3, HEIGHT, WIDTH)
+    assert as_uint8.dtype == torch.uint8
+    as_float = processor(image_paths).pixel_values
+    torch.testing.assert_close(processor.normalize(as_uint8), as_float, atol=1e-6, rtol=0)
+    # and by hand
+    manual = (as_uint8.float() / 255 - torch.tensor(processor.image_mean).view(1, 3, 1, 1)) / torch.tensor(
+        processor.image_std
+    ).view(1, 3, 1, 1)
+    torch.testing.assert_close(as_float, manual, atol=1e-5, rtol=0)
+    # a processor built with do_normalize=False gives uint8 by default
+    assert FashionImageProcessor(do_normalize=False)(image_paths[0]).pixel_values.dtype == torch.uint8
+
+
+def test_native_size_photo_is_not_resampled(processor, rgb_image_path):
+    photo = np.array(PIL.Image.open(rgb_image_path).convert("RGB"))
+    assert photo.shape == (HEIGHT, WIDTH, 3)
+    pixels = processor(rgb_image_path, do_normalize=False).pixel_values[0]
+    assert torch.equal(pixels.permute(1, 2, 0), torch.from_numpy(photo))
+
+
+def test_wide_image_keeps_aspect_ratio_with_white_padding_top_and_bottom(processor):
+    wide = PIL.Image.new("RGB", (200, 50), (0, 0, 0))  # 4:1 -> fits as 60x15, padded to 60x80
+    pixels = processor(wide).pixel_values[0]
+    white = normalised(processor, (255, 255, 255)).view(3, 1, 1)
+    black = normalised(processor, (0, 0, 0)).view(3, 1, 1)
+    # rows of padding above and below
+    top, bottom = pixels[:, :30, :], pixels[:, -30:, :]
+    torch.testing.assert_close(top, white.expand_as(top), atol=1e-5, rtol=0)
+    torch.testing.assert_close(bottom, white.expand_as(bottom), atol=1e-5, rtol=0)
+    # the image itself: 15 rows of black across the full width, in the middle
+    black_rows = [row for row in range(HEIGHT) if torch.allclose(pixels[:, row, :], black.view(3, 1).expand(3, WIDTH), atol=1e-5)]
+    assert 13 <= len(black_rows) <= 16
+    assert black_rows == list(range(black_rows[0], black_rows[0] + len(black_rows)))
+    assert 30 <= black_rows[0] <= 34
+
+
+def test_tall_image_is_padded_left_and_right(processor):
+    tall = PIL.Image.new("RGB", (20, 160), (0, 0, 0))  # fits as 10x80
+    pixels = processor(tall, do_normalize=False).pixel_values[0]
+    assert (pixels[:, :, :20] == 255).all() and (pixels[:, :, -20:] == 255).all()
+    assert (pixels[:, :, 27:33] == 0).all()
+
+
+def test_non_native_real_photo_is_padded_not_stretched(processor, image_paths):
+    square = next(path for path in image_paths if PIL.Image.open(path).size == (60, 60))
+    pixels = processor(square, do_normalize=False).pixel_values[0]
+    # a 60x60 photo is not scaled (width already fits) and gets 10 white rows above and below
+    assert (pixels[:, :10, :] == 255).all() and (pixels[:, -10:, :] == 255).all()
+    photo = torch.from_numpy(np.array(PIL.Image.open(square).convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(pixels[:, 10:70, :], photo)
+
+
+# --- input types -------------------------------------------------------------------------------------------
+
+
+def test_accepts_all_input_types(processor, rgb_image_path):
+    pil = PIL.Image.open(rgb_image_path).convert("RGB")
+    array = np.asarray(pil).copy()  # (H, W, 3) uint8
+    tensor = torch.from_numpy(array).permute(2, 0, 1).contiguous()  # (3, H, W) uint8
+    reference = processor(pil).pixel_values
+    assert reference.shape == (1, 3, HEIGHT, WIDTH)
+    inputs = {
+        "pil": pil,
+        "numpy": array,
+        "torch": tensor,
+        "str": str(rgb_image_path),
+        "pathlib": Path(rgb_image_path),
+        "bytes": rgb_image_path.read_bytes(),
+    }
+    for kind, source in inputs.items():
+        pixels = processor(source).pixel_values
+        assert pixels.shape == (1, 3, HEIGHT, WIDTH), kind
+        torch.testing.assert_close(pixels, reference, atol=0, rtol=0, msg=kind)
+    # a list mixing them all, in order
+    batch = processor(list(inputs.values())).pixel_values
+    assert batch.shape == (len(inputs), 3, HEIGHT, WIDTH)
+    torch.testing.assert_close(batch, reference.expand(len(inputs), -1, -1, -1), atol=0, rtol=0)
+    # a tuple, and a 4-D (N, 3, H, W) tensor
+    assert processor((pil, pil)).pixel_values.shape == (2, 3, HEIGHT, WIDTH)
+    torch.testing.assert_close(processor(torch.stack([tensor, tensor])).pixel_values, reference.expand(2, -1, -1, -1))
+
+
+def test_list_order_is_kept(processor, image_paths):
+    batch = processor(image_paths).pixel_values
+    for i, path in enumerate(image_paths):
+        torch.testing.assert_close(batch[i : i + 1], processor(path).pixel_values, atol=0, rtol=0)
+
+
+def test_empty_list_and_unsupported_type_raise(processor):
+    with pytest.raises(ValueError, match="no images"):
+        processor([])
+    with pytest.raises(ImageLoadError, match="int"):
+        processor(12345)
+    with pytest.raises(ValueError, match="return_tensors"):
+        processor(PIL.Image.new("RGB", (4, 4)), return_tensors="np")
+
+
+# --- backbone normalisation, save / load -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("architecture", ["resnet50", "vit_base_patch16_224", "test_resnet"])
+def test_for_backbone_uses_timm_mean_and_std(architecture):
+    pretrained = timm.models.get_pretrained_cfg(architecture)
+    processor = FashionImageProcessor.for_backbone(architecture)
+    assert processor.image_mean == pytest.approx(list(pretrained.mean))
+    assert processor.image_std == pytest.approx(list(pretrained.std))
+    # explicit arguments win
+    assert FashionImageProcessor.for_backbone(architecture, image_mean=[0.1, 0.2, 0.3]).image_mean == [0.1, 0.2, 0.3]
+
+
+def test_for_backbone_differs_from_default_where_timm_does():
+    assert FashionImageProcessor.for_backbone("vit_base_patch16_224").image_mean == pytest.approx([0.5, 0.5, 0.5])
+    assert FashionImageProcessor().image_mean == pytest.approx(list(timm.data.IMAGENET_DEFAULT_MEAN))
+
+
+def test_save_and_load_keeps_settings(tmp_path, image_paths):
+    processor = FashionImageProcessor(
+        size={"height": 64, "width": 48},
+        pad_color=(10, 20, 30),
+        resample=PIL.Image.BILINEAR,
+        do_normalize=False,
+        image_mean=[0.1, 0.2, 0.3],
+        image_std=[0.4, 0.5, 0.6],
+    )
+    processor.save_pretrained(tmp_path)
+    assert (tmp_path / "preprocessor_config.json").is_file()
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert isinstance(loaded, FashionImageProcessor)
+    assert loaded.size == {"height": 64, "width": 48}
+    assert loaded.pad_color == [10, 20, 30]
+    assert loaded.resample == PIL.Image.BILINEAR
+    assert loaded.do_normalize is False
+    assert loaded.image_mean == pytest.approx([0.1, 0.2, 0.3])
+    assert loaded.image_std == pytest.approx([0.4, 0.5, 0.6])
+    wide = PIL.Image.new("RGB", (200, 50), (0, 0, 0))
+    for source in (image_paths[0], wide):
+        assert torch.equal(loaded(source).pixel_values, processor(source).pixel_values)
+    assert loaded(wide).pixel_values.shape == (1, 3, 64, 48)
+    assert loaded(wide).pixel_values[0, :, 0, 0].tolist() == [10, 20, 30]
+
+
+# --- unusual but readable images ---------------------------------------------------------------------------
+
+
+def test_rgba_transparent_pixels_become_white(tmp_path, rgb_image_path):
+    path = write_odd_image("rgba", tmp_path, rgb_image_path)
+    assert PIL.Image.open(path).mode == "RGBA"
+    rgb = np.asarray(load_rgb_image(path))
+    photo = np.asarray(PIL.Image.open(rgb_image_path).convert("RGB"))
+    assert (rgb[:, : WIDTH // 2] == 255).all(), "transparent half must be white"
+    assert np.array_equal(rgb[:, WIDTH // 2 :], photo[:, WIDTH // 2 :]), "opaque half must be unchanged"
+
+
+def test_rgba_black_transparent_is_white_not_black(processor):
+    # transparent pixels often store black colour values; they must not show
+    rgba = PIL.Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    pixels = processor(rgba, do_normalize=False).pixel_values
+    assert (pixels == 255).all()
+
+
+def test_grayscale_real_photo_becomes_rgb(image_paths, processor):
+    gray_path = next(path for path in image_paths if PIL.Image.open(path).mode == "L")
+    rgb = np.asarray(load_rgb_image(gray_path))
+    assert rgb.shape == (HEIGHT, WIDTH, 3)
+    gray = np.asarray(PIL.Image.open(gray_path))
+    for channel in range(3):
+        assert np.array_equal(rgb[..., channel], gray)
+    assert processor(gray_path).pixel_values.shape == (1, 3, HEIGHT, WIDTH)
+
+
+def test_16bit_png_is_rescaled_not_clipped(tmp_path, rgb_image_path):
+    path = write_odd_image("16bit", tmp_path, rgb_image_path)
+    opened = PIL.Image.open(path)
+    assert opened.mode.startswith("I"), opened.mode
+    values = np.asarray(opened)
+    assert values.max() > 255 * 10, "the fixture must use the 16-bit range"
+    rgb = np.asarray(load_rgb_image(path)).astype(int)
+    expected = np.asarray(PIL.Image.open(rgb_image_path).convert("L")).astype(int)
+    assert np.abs(rgb[..., 0] - expected).max() <= 1  # value * 257 / 257
+    assert (rgb < 250).mean() > 0.1, "16-bit values were clipped to white"
+
+
+def test_16bit_gradient_spans_the_8bit_range():
+    ramp = np.linspace(0, 65535, HEIGHT * WIDTH).reshape(HEIGHT, WIDTH).astype(np.uint16)
+    rgb = np.asarray(load_rgb_image(PIL.Image.fromarray(ramp))).astype(int)
+    assert rgb.min() == 0 and rgb.max() == 255
+    assert abs(rgb[HEIGHT // 2, WIDTH // 2, 0] - 128) <= 2
+
+
+def test_cmyk_jpeg_is_converted(tmp_path, rgb_image_path):
+    path = write_odd_image("cmyk", tmp_path, rgb_image_path)
+    assert PIL.Image.open(path).mode == "CMYK"
+    rgb = np.asarray(load_rgb_image(path)).astype(float)
+    photo = np.asarray(PIL.Image.open(rgb_image_path).convert("RGB")).astype(float)
+    assert rgb.shape == photo.shape
+    assert np.abs(rgb - photo).mean() < 8, "CMYK colours came out wrong (inverted?)"
+
+
+def test_palette_image_is_converted(tmp_path, rgb_image_path):
+    path = write_odd_image("palette", tmp_path, rgb_image_path)
+    assert PIL.Image.open(path).mode == "P"
+    rgb = np.asarray(load_rgb_image(path)).astype(float)
+    photo = np.asarray(PIL.Image.open(rgb_image_path).convert("RGB")).astype(float)
+    assert np.abs(rgb - photo).mean() < 20
+
+
+def test_palette_with_transparency_becomes_white(tmp_path):
+    image = PIL.Image.new("P", (WIDTH, HEIGHT), 0)
+    image.putpalette([0, 0, 0, 200, 0, 0] + [0] * (254 * 3))
+    image.paste(1, (0, 0, WIDTH, HEIGHT // 2))  # top half red, bottom half index 0 (transparent black)
+    path = tmp_path / "palette_transparent.png"
+    image.save(path, transparency=0)
+    rgb = np.asarray(load_rgb_image(path))
+    assert (rgb[HEIGHT // 2 :] == 255).all()
+    assert (rgb[: HEIGHT // 2] == (200, 0, 0)).all()
+
+
+def test_one_pixel_image(tmp_path, rgb_image_path, processor):
+    path = write_odd_image("tiny", tmp_path, rgb_image_path)
+    pixels = processor(path, do_normalize=False).pixel_values[0]
+    assert pixels.shape == (3, HEIGHT, WIDTH)
+    assert pixels[:, HEIGHT // 2, WIDTH // 2].tolist() == [200, 30, 30]
+    assert (pixels[:, 0, :] == 255).all() and (pixels[:, -1, :] == 255).all()  # 60x60 square, padded
+
+
+@pytest.mark.parametrize("kind", ODD_KINDS)
+def test_odd_images_are_processed(kind, tmp_path, rgb_image_path, processor):
+    path = write_odd_image(kind, tmp_path, rgb_image_path)
+    image = load_rgb_image(path)
+    assert image.mode == "RGB"
+    pixels = processor([path, rgb_image_path]).pixel_values
+    assert pixels.shape == (2, 3, HEIGHT, WIDTH) and torch.isfinite(pixels).all()
+
+
+# --- unreadable inputs -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_unreadable_file_raises_image_load_error_naming_the_path(kind, tmp_path, rgb_image_path, processor):
+    path = write_bad_file(kind, tmp_path, rgb_image_path)
+    for source in (path, str(path)):
+        with pytest.raises(ImageLoadError) as info:
+            load_rgb_image(source)
+        assert isinstance(info.value, ValueError)
+        assert str(path) in str(info.value)
+        with pytest.raises(ImageLoadError, match=str(path)):
+            processor(source)
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_list_with_unreadable_item_names_index_and_path(kind, tmp_path, image_paths, processor):
+    path = write_bad_file(kind, tmp_path, image_paths[0])
+    with pytest.raises(ImageLoadError) as info:
+        processor([image_paths[0], image_paths[1], path, image_paths[2]])
+    message = str(info.value)
+    assert "item 2" in message
+    assert str(path) in message
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "bomb"])
+def test_unreadable_bytes_raise_image_load_error(kind, tmp_path, rgb_image_path):
+    data = write_bad_file(kind, tmp_path, rgb_image_path).read_bytes()
+    with pytest.raises(ImageLoadError, match=f"{len(data)} bytes"):
+        load_rgb_image(data)
+
+
+def test_truncated_jpeg_is_not_silently_padded(tmp_path, rgb_image_path):
+    # a global PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True (set by some libraries) would hide truncation
+    import PIL.ImageFile
+
+    assert not PIL.ImageFile.LOAD_TRUNCATED_IMAGES
+    path = write_bad_file("truncated", tmp_path, rgb_image_path)
+    assert PIL.Image.open(path).size == (WIDTH, HEIGHT)  # the header alone is fine
+    with pytest.raises(ImageLoadError, match="truncated"):
+        load_rgb_image(path)
+
+
+def test_decompression_bomb_header_is_refused(tmp_path, rgb_image_path):
+    path = write_bad_file("bomb", tmp_path, rgb_image_path)
+    with pytest.raises(PIL.Image.DecompressionBombError):
+        PIL.Image.open(path)
+    with pytest.raises(ImageLoadError, match="bomb|pixels"):
+        load_rgb_image(path)
+
+
+def test_missing_file_message(tmp_path, rgb_image_path):
+    path = write_bad_file("missing", tmp_path, rgb_image_path)
+    assert not os.path.exists(path)
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_rgb_image(Path(path))
