@@ -52,10 +52,13 @@ def build_features(class_names: dict[str, list[str]]) -> datasets.Features:
 
 def _to_dataset(frame: pd.DataFrame, images: list[bytes | None], features: datasets.Features) -> datasets.Dataset:
     """A Dataset of the kept rows; the image column holds the original JPEG bytes."""
-    columns: dict[str, list[Any]] = {name: frame[name].tolist() for name in features if name not in ("image", "year")}
-    columns["image"] = [{"bytes": images[row], "path": f"{id_}.jpg"} for row, id_ in zip(frame["row"], frame["id"])]
-    columns["year"] = [None if pd.isna(year) else int(year) for year in frame["year"]]
-    return datasets.Dataset.from_dict(columns, features=features)
+    columns: dict[str, list[Any]] = {
+        "image": [{"bytes": images[row], "path": f"{id_}.jpg"} for row, id_ in zip(frame["row"], frame["id"])],
+        "year": [None if pd.isna(year) else int(year) for year in frame["year"]],
+    }
+    return datasets.Dataset.from_dict(
+        {name: columns[name] if name in columns else frame[name].tolist() for name in features}, features=features
+    )
 
 
 def _summary(

@@ -1,0 +1,191 @@
+"""End-to-end tests of data_scripts on a small real Kaggle-layout fixture that carries every defect.
+
+tests/fixtures/data holds 18 real product images and a styles.csv whose lines carry the defects;
+`kaggle_dir` adds the images that the defects need (a truncated JPEG, byte-identical copies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from pathlib import Path
+
+import datasets
+import pytest
+
+from data_scripts import HEADS, CleaningRules, prepare
+from data_scripts.prepare import main
+from data_scripts.read_raw import parse_styles, read_kaggle
+
+FIXTURES = Path(__file__).parent / "fixtures" / "data"
+RULES = CleaningRules(
+    article_types=("Tshirts", "Shirts", "Casual Shoes", "Watches", "Handbags", "Innerwear Vests"), min_examples=1
+)
+# Every dropped row of the fixture and its reason; all other rows are kept.
+EXPECTED_DROPS = {
+    "4729": "missing_label:baseColour",  # "NA"
+    "5891": "missing_label:season",  # empty
+    "29928": "article_type_out_of_scope",  # Kurtas
+    "26960": "duplicate_conflicting_labels",  # same bytes as 90004, another colour
+    "90001": "no_image",
+    "90002": "unreadable_image",  # truncated JPEG
+    "90003": "duplicate",  # same bytes and labels as 15970, which is kept (earlier line)
+    "90004": "duplicate_conflicting_labels",
+    "90005": "malformed_line",  # fewer fields than the header
+    "abc": "invalid_id",
+}
+
+
+@pytest.fixture(scope="module")
+def kaggle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("kaggle")
+    (folder / "styles.csv").write_bytes((FIXTURES / "styles.csv").read_bytes())
+    images = folder / "images"
+    images.mkdir()
+    for path in (FIXTURES / "images").glob("*.jpg"):
+        (images / path.name).write_bytes(path.read_bytes())
+    jpeg = (images / "53759.jpg").read_bytes()
+    (images / "90002.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (images / "90003.jpg").write_bytes((images / "15970.jpg").read_bytes())
+    (images / "90004.jpg").write_bytes((images / "26960.jpg").read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def prepared(kaggle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, datasets.DatasetDict]:
+    output = tmp_path_factory.mktemp("prepared")
+    return output, prepare(kaggle_dir, output, rules=RULES, seed=0, validation_fraction=0.25)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_parse_styles_recovers_extra_commas() -> None:
+    rows = parse_styles((FIXTURES / "styles.csv").read_text())
+    recovered = rows[rows["recovered"]]
+    assert recovered["id"].tolist() == ["1855"]
+    assert recovered["productDisplayName"].item() == "Inkfruit Mens Chain Reaction, Grey, T-shirt"
+    assert rows.loc[rows["malformed"], "id"].tolist() == ["90005"]
+    assert rows["line"].tolist() == list(range(2, len(rows) + 2))
+
+
+def test_every_row_is_accounted_for(prepared: tuple[Path, datasets.DatasetDict]) -> None:
+    output, dataset = prepared
+    report = datasets.load_dataset("csv", data_files=str(output / "cleaning_report.csv"), split="train").to_pandas()
+    n_lines = len((FIXTURES / "styles.csv").read_text().splitlines()) - 1
+    assert len(report) == n_lines and set(report["status"]) == {"kept", "dropped"}
+    dropped = report[report["status"] == "dropped"]
+    assert dict(zip(dropped["id"].astype(str), dropped["reason"])) == EXPECTED_DROPS
+    kept = report[report["status"] == "kept"]
+    assert sorted(kept["id"].astype(int)) == sorted(i for d in dataset.values() for i in d["id"])
+    assert report.loc[report["id"].astype(str) == "1855", "recovered"].item()
+
+    summary = json.loads((output / "cleaning_summary.json").read_text())
+    assert summary["rows_read"] == n_lines == summary["kept"] + summary["dropped"]
+    assert sum(summary["dropped_by_reason"].values()) == summary["dropped"] == len(EXPECTED_DROPS)
+    assert summary["recovered_lines"] == 1
+    assert summary["kept_flags"] == {"grayscale": 1, "not_60x80": 1}
+
+
+def test_output_schema_and_original_bytes(prepared: tuple[Path, datasets.DatasetDict], kaggle_dir: Path) -> None:
+    _, dataset = prepared
+    features = dataset["train"].features
+    assert [features[head].names for head in HEADS] == [
+        ["Casual Shoes", "Handbags", "Innerwear Vests", "Shirts", "Tshirts", "Watches"],
+        ["Black", "Blue", "Brown", "Green", "Grey", "Navy Blue", "Purple", "White"],
+        ["Fall", "Summer", "Winter"],
+        ["Casual", "Ethnic", "Formal", "Sports"],
+    ]
+    assert list(features) == ["id", "image", *HEADS, "gender", "masterCategory", "subCategory", "year",
+                              "productDisplayName"]  # fmt: skip
+    assert features["id"].dtype == "int64" and features["year"].dtype == "int64"
+    raw = dataset["train"].cast_column("image", datasets.Image(decode=False))
+    for row in raw:  # the JPEG bytes are the original ones, not re-encoded
+        assert row["image"]["bytes"] == (kaggle_dir / "images" / f"{row['id']}.jpg").read_bytes()
+
+
+def test_splits_are_stratified_and_share_no_image(prepared: tuple[Path, datasets.DatasetDict]) -> None:
+    _, dataset = prepared
+    hashes = {
+        split: {_sha(r["bytes"]) for r in d.cast_column("image", datasets.Image(decode=False))["image"]}
+        for split, d in dataset.items()
+    }
+    assert not hashes["train"] & hashes["validation"]
+    names = dataset["train"].features["articleType"].names
+    validation = {names[i] for i in dataset["validation"]["articleType"]}
+    # One validation row per class with at least two rows; Watches and Innerwear Vests have one each.
+    assert validation == {"Tshirts", "Shirts", "Casual Shoes", "Handbags"}
+    assert len(dataset["train"]) + len(dataset["validation"]) == 14
+
+
+def test_load_dataset_round_trip(prepared: tuple[Path, datasets.DatasetDict]) -> None:
+    output, dataset = prepared
+    loaded = datasets.load_dataset(str(output))
+    assert set(loaded) == {"train", "validation"}
+    for split in dataset:
+        assert loaded[split].features == dataset[split].features
+        assert loaded[split]["id"] == dataset[split]["id"]
+    card = (output / "README.md").read_text()
+    assert "class_label" in card and "license: mit" in card and "data/train-*" in card
+    assert (output / "class_distribution.png").stat().st_size > 0
+    assert sorted(p.name for p in (output / "data").iterdir()) == [
+        "train-00000-of-00001.parquet",
+        "validation-00000-of-00001.parquet",
+    ]
+
+
+def test_rare_classes_are_dropped_and_reported(kaggle_dir: Path, tmp_path: Path) -> None:
+    prepare(kaggle_dir, tmp_path, rules=CleaningRules(article_types=RULES.article_types, min_examples=2))
+    summary = json.loads((tmp_path / "cleaning_summary.json").read_text())
+    assert summary["kept"] + summary["dropped"] == summary["rows_read"]
+    for head in HEADS:
+        for name in summary["classes"][head]:
+            assert sum(split["class_counts"][head].get(name, 0) for split in summary["splits"].values()) >= 2
+    fell_out = summary["classes_dropped"]["articleType"]
+    assert fell_out["Watches"]["why"].startswith("fewer than min_examples=2")
+    assert "Kurtas" in fell_out and any(r.startswith("rare_class:") for r in summary["dropped_by_reason"])
+
+
+def test_tar_source_matches_folder(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict], tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "styles.csv").write_bytes((kaggle_dir / "styles.csv").read_bytes())
+    with tarfile.open(source / "images.tar", "w") as tar:
+        tar.add(kaggle_dir / "images", arcname="images")
+    prepare(source, tmp_path / "out", rules=RULES, validation_fraction=0.25)
+    folder_output, _ = prepared
+    assert (tmp_path / "out" / "cleaning_report.csv").read_text() == (folder_output / "cleaning_report.csv").read_text()
+
+
+def test_hub_schema_parquet_source(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict], tmp_path: Path) -> None:
+    """A Parquet file in the schema of ashraq/fashion-product-images-small: int ids, float years
+    (null when missing), an Image column; rows without an image have a null image."""
+    raw = read_kaggle(kaggle_dir)
+    rows = raw.rows[raw.rows["id"].str.isdigit() & ~raw.rows["malformed"]]
+    table = {column: rows[column].tolist() for column in ("gender", "masterCategory", "subCategory", "articleType",
+                                                           "baseColour", "season", "usage", "productDisplayName")}  # fmt: skip
+    table["id"] = rows["id"].astype(int).tolist()
+    table["year"] = [float(y) if y else None for y in rows["year"]]
+    table["image"] = [None if raw.images[i] is None else {"bytes": raw.images[i], "path": None} for i in rows.index]
+    features = datasets.Features({c: datasets.Value("string") for c in table} | {
+        "id": datasets.Value("int64"), "year": datasets.Value("float64"), "image": datasets.Image()})  # fmt: skip
+    parquet = tmp_path / "hub.parquet"
+    datasets.Dataset.from_dict(table, features=features).to_parquet(str(parquet))
+
+    dataset = prepare(parquet, tmp_path / "out", rules=RULES, validation_fraction=0.25)
+    _, from_folder = prepared
+    for split in dataset:
+        assert dataset[split]["id"] == from_folder[split]["id"]
+        assert dataset[split]["year"] == from_folder[split]["year"]
+
+
+def test_cli_with_push_to_hub(kaggle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pushed = []
+    monkeypatch.setattr(datasets.DatasetDict, "push_to_hub", lambda self, repo_id: pushed.append(("data", repo_id)))
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", lambda self, **kw: pushed.append(("card", kw["repo_id"])))
+    main([str(kaggle_dir), "--output-dir", str(tmp_path), "--seed", "1", "--push-to-hub", "me/fashion"])
+    assert pushed == [("data", "me/fashion"), ("card", "me/fashion")]
+    summary = json.loads((tmp_path / "cleaning_summary.json").read_text())
+    assert summary["seed"] == 1 and summary["rules"] == CleaningRules().to_dict()
