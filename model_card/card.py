@@ -1,0 +1,153 @@
+"""Writes the model card (README.md with `model-index`) and its figures into a training output folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .plots import plot_accuracy_curve, plot_class_distribution, plot_confusion_matrix
+from .results import HeadSummary, TrainingResults, class_counts, load_results, summarise_head
+
+__all__ = ["EXAMPLE_IMAGE", "TEMPLATE", "write_model_card"]
+
+TEMPLATE = Path(__file__).with_name("template.md")
+EXAMPLE_IMAGE = Path(__file__).with_name("example.jpg")  # a real product photo from the dataset
+IMAGES_DIR = "images"
+TASK_TYPE = "image-classification"
+
+
+def dataset_name(results: TrainingResults) -> str:
+    """The dataset as training.json names it; an absolute local path is cut to its folder name so the
+    card does not publish the trainer's file system."""
+    dataset = str(results.training["dataset"])
+    return Path(dataset).name if Path(dataset).is_absolute() else dataset
+
+
+def base_model(backbone_init: str) -> str | None:
+    """The Hub id of the pretrained weights, for `base_model` metadata; timm hosts its weights under `timm/`."""
+    if not backbone_init.startswith("hub:"):
+        return None
+    model_id = backbone_init.removeprefix("hub:")
+    return model_id if "/" in model_id else f"timm/{model_id}"
+
+
+def describe_backbone_init(backbone_init: str) -> str:
+    kind, _, source = backbone_init.partition(":")
+    return {
+        "random": "random (trained from scratch, no pretrained weights)",
+        "hub": f"pretrained timm weights `{source}`",
+        "file": f"weights from the file `{source}`",
+    }.get(kind, f"`{backbone_init}`")
+
+
+def eval_results(results: TrainingResults) -> list[EvalResult]:
+    """Accuracy and macro-F1 of every head on the validation split, one `model-index` metric each;
+    `metric_config` names the head."""
+    dataset = dataset_name(results)
+    common = {"task_type": TASK_TYPE, "dataset_type": dataset, "dataset_name": dataset,
+              "dataset_split": results.metrics["split"]}  # fmt: skip
+    evals = []
+    for head in results.heads:
+        head_metrics = results.metrics["heads"][head]
+        evals.append(EvalResult(**common, task_name=f"{head} classification", metric_type="accuracy",
+                                metric_name=f"{head} accuracy", metric_config=head,
+                                metric_value=head_metrics["accuracy"]))  # fmt: skip
+        evals.append(EvalResult(**common, task_name=f"{head} classification", metric_type="f1",
+                                metric_name=f"{head} macro-F1", metric_config=head, metric_args={"average": "macro"},
+                                metric_value=head_metrics["macro_f1"]))  # fmt: skip
+    return evals
+
+
+def limitations(results: TrainingResults, summaries: list[HeadSummary]) -> list[str]:
+    """The known weaknesses, with this run's own figures where it has them."""
+    size = results.image_size
+    ratios = [s.imbalance_ratio for s in summaries if s.imbalance_ratio is not None]
+    worst = [f"{s.name}: {c.label} {c.accuracy:.0%}" for s in summaries for c in s.worst[:1]]
+    items = [
+        "One item per image: every head gives one answer, so a photo with several products or a full outfit "
+        "gets a mixed or arbitrary answer.",
+        "Catalogue photos only: the training images show the product alone on a plain, high-contrast (mostly "
+        "white) background; street photos, worn items and cluttered scenes are out of distribution.",
+        f"Small, low-resolution data: {results.training['train_examples']} training images of about 60×80 px "
+        f"(the model sees {size['width']}×{size['height']}), so logos, fabric and close colours are hard to tell apart.",
+        f"Imbalanced classes (largest : smallest class up to {max(ratios, default=1):.0f} : 1 within a head): "
+        "rare classes are learnt from a handful of images and predicted much less reliably "
+        f"(worst class per head: {'; '.join(worst)}). See *Class distribution and imbalance*.",
+        "Noisy labels: attributes such as season (and usage) are merchandising choices, not visible properties of "
+        "the photo, so the same-looking product can carry different labels; compare those heads with their "
+        "majority-class baseline.",
+    ]
+    if results.training["backbone_init"] == "random":
+        items.append("Trained from random initialisation (no ImageNet pretraining): all features come from this "
+                     "small dataset, so expect weaker generalisation than a pretrained backbone would give.")  # fmt: skip
+    return items
+
+
+def _image_snippet(repo_id: str, is_local: bool) -> str:
+    """Code that gets the example photo: from the folder, or downloaded from the Hub repo."""
+    if is_local:
+        return f'image = "{Path(repo_id, EXAMPLE_IMAGE.name).as_posix()}"'
+    return f'from huggingface_hub import hf_hub_download\nimage = hf_hub_download("{repo_id}", "{EXAMPLE_IMAGE.name}")'
+
+
+def write_plots(results: TrainingResults) -> dict[str, object]:
+    """Write every figure under `images/`; returns the template's image paths, relative to the folder."""
+    images = results.folder / IMAGES_DIR
+    confusion = {}
+    for head, labels in results.heads.items():
+        path = images / f"confusion_{head}.png"
+        plot_confusion_matrix(head, labels, results.metrics["heads"][head]["confusion_matrix"], path)
+        confusion[head] = path.relative_to(results.folder).as_posix()
+    counts = {head: class_counts(results, head) for head in results.heads}
+    plot_class_distribution({h: c for h, (c, _) in counts.items()}, {h: s for h, (_, s) in counts.items()},
+                            images / "class_distribution.png")  # fmt: skip
+    plot_accuracy_curve(results.metrics["history"], images / "accuracy_curve.png")
+    return {
+        "confusion_images": confusion,
+        "distribution_image": f"{IMAGES_DIR}/class_distribution.png",
+        "curve_image": f"{IMAGES_DIR}/accuracy_curve.png",
+    }
+
+
+def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path:
+    """Write `README.md`, `images/*.png` and `example.jpg` into the training output folder `output_dir`.
+
+    `repo_id` is the Hub repo the usage snippets load from; without it they load the folder itself.
+    Returns the README path.
+    """
+    results = load_results(output_dir)
+    summaries = [summarise_head(results, head) for head in results.heads]
+    shutil.copyfile(EXAMPLE_IMAGE, results.folder / EXAMPLE_IMAGE.name)
+    model_name = repo_id or results.folder.resolve().name
+    card_data = ModelCardData(
+        model_name=model_name,
+        library_name="transformers",
+        pipeline_tag=TASK_TYPE,
+        license="apache-2.0",
+        tags=["image-classification", "timm", "fashion", "multi-head", "custom_code"],
+        base_model=base_model(results.training["backbone_init"]),
+        eval_results=eval_results(results),
+    )
+    snippet_repo = repo_id or str(output_dir)
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE),
+        model_name=model_name,
+        repo_id=snippet_repo,
+        image_snippet=_image_snippet(snippet_repo, is_local=repo_id is None),
+        architecture=results.architecture,
+        heads=summaries,
+        metrics=results.metrics,
+        training=results.training,
+        dataset=dataset_name(results),
+        backbone_init=describe_backbone_init(results.training["backbone_init"]),
+        image_size=results.image_size,
+        limitations=limitations(results, summaries),
+        **write_plots(results),
+    )
+    path = results.folder / "README.md"
+    card.save(path)
+    return path
+

@@ -1,0 +1,185 @@
+"""Push a trained output folder to a Hub model repo, or a prepared dataset folder to a Hub dataset repo.
+
+Before anything is sent, the folder is checked: no pickled files anywhere in it, and the exact set of files
+that would be uploaded loads in a fresh Python process (the model with `trust_remote_code=True` and without
+this project's package, predicting a bundled product photo; the dataset with `datasets.load_dataset`). The
+model card is regenerated for the repo id. Everything goes up in ONE commit, so a failed upload leaves the
+repo as it was.
+
+The token is resolved by huggingface_hub (HF_TOKEN, or the `hf auth login` cache) unless --token is given;
+it is never printed.
+
+  python push_to_hub.py outputs/fashion-resnet50 --repo-id you/fashion-resnet50 [--private] [--tag v1]
+  python push_to_hub.py outputs/fashion-resnet50 --repo-id you/fashion-resnet50 --dry-run /tmp/upload
+  python push_to_hub.py --dataset data/prepared --repo-id you/fashion-product-images-clean
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+from huggingface_hub.utils import filter_repo_objects
+
+from model_card import EXAMPLE_IMAGE, write_model_card
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+# What a repo holds (docs/output_folder.md); anything else in the folder, e.g. checkpoints, stays local.
+MODEL_FILES = ["*.safetensors", "*.json", "*.py", "README.md", EXAMPLE_IMAGE.name, "images/*.png"]
+DATASET_FILES = ["README.md", "data/*.parquet", "*.json", "*.png", "*.csv"]
+CHECK_TIMEOUT_S = 600
+
+# `modeling` is blocked so that the check proves the folder's own code is enough, as it is on the Hub.
+CHECK_MODEL = """
+import sys
+sys.modules["modeling"] = None
+from transformers import pipeline
+classifier = pipeline(model=sys.argv[1], trust_remote_code=True)
+prediction = classifier(sys.argv[2])
+missing = sorted(set(classifier.model.config.heads) - set(prediction))
+if missing:
+    sys.exit(f"no prediction for heads {missing}")
+print(prediction)
+"""
+CHECK_DATASET = """
+import sys
+import datasets
+print(datasets.load_dataset(sys.argv[1]))
+"""
+
+
+class PushError(Exception):
+    """The folder is not fit to be pushed, or the push failed; the message says why."""
+
+
+def refuse_pickles(folder: Path) -> None:
+    """Pickled files can run code when loaded: refuse the folder if it holds any, before doing anything else."""
+    pickled = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickled:
+        raise PushError(
+            f"{folder} holds pickled files, which are not uploaded: {', '.join(pickled)}. "
+            "Save weights as safetensors and remove these files (or move them out of the folder)."
+        )
+
+
+def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
+    """Copy the files of `folder` that match `patterns` into `destination`; returns their relative paths."""
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    selected = list(filter_repo_objects(files, allow_patterns=patterns))
+    for name in selected:
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / name, destination / name)
+    return selected
+
+
+def check_in_fresh_process(code: str, *args: str) -> None:
+    """Run `code` in a new interpreter, offline: what it loads can only come from the given paths."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                            timeout=CHECK_TIMEOUT_S)  # fmt: skip
+    if result.returncode != 0:
+        raise PushError(f"the folder does not load in a fresh process:\n{result.stderr[-3000:]}")
+
+
+def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
+    """Check the output folder, regenerate its card for `repo_id` and stage the repo's files."""
+    refuse_pickles(folder)
+    write_model_card(folder, repo_id)
+    files = stage(folder, MODEL_FILES, destination)
+    check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
+    return files
+
+
+def prepare_dataset(folder: Path, destination: Path) -> list[str]:
+    """Check the prepared dataset folder (card present, loads with `datasets`) and stage the repo's files."""
+    refuse_pickles(folder)
+    if not (folder / "README.md").is_file():
+        raise PushError(f"{folder} has no README.md dataset card (write it with python -m data_scripts.prepare)")
+    files = stage(folder, DATASET_FILES, destination)
+    check_in_fresh_process(CHECK_DATASET, str(destination))
+    return files
+
+
+def upload(staged: Path, files: list[str], args: argparse.Namespace, repo_type: str) -> CommitInfo:
+    """Create the repo (and branch) if needed and send every staged file in a single commit."""
+    api = HfApi(token=args.token)
+    api.create_repo(args.repo_id, repo_type=repo_type, private=args.private or None, exist_ok=True)
+    if args.revision:
+        api.create_branch(args.repo_id, branch=args.revision, repo_type=repo_type, exist_ok=True)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=staged / name) for name in files]
+    try:
+        commit = api.create_commit(args.repo_id, operations, commit_message=args.commit_message,
+                                   repo_type=repo_type, revision=args.revision)  # fmt: skip
+    except Exception as error:
+        raise PushError(
+            f"upload to {args.repo_id} failed, nothing was committed (all files go in one commit): {error}"
+        ) from error
+    if args.tag:
+        api.create_tag(args.repo_id, tag=args.tag, revision=commit.oid, repo_type=repo_type)
+    return commit
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("output_dir", nargs="?", type=Path, help="training output folder (docs/output_folder.md)")
+    source.add_argument("--dataset", type=Path, metavar="PREPARED_DIR",
+                        help="push this prepared dataset folder to a dataset repo instead")  # fmt: skip
+    parser.add_argument("--repo-id", required=True, help="Hub repo, e.g. you/fashion-resnet50")
+    parser.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)")
+    parser.add_argument("--revision", help="branch to commit to (created if missing; default: main)")
+    parser.add_argument("--tag", help="tag the new commit")
+    parser.add_argument("--commit-message", help="default: 'Upload <folder name>'")
+    parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the `hf auth login` cache)")
+    parser.add_argument("--dry-run", type=Path, metavar="DIR",
+                        help="write the exact folder that would be uploaded to DIR (new or empty) and send nothing")  # fmt: skip
+    args = parser.parse_args(argv)
+    folder = args.dataset or args.output_dir
+    args.commit_message = args.commit_message or f"Upload {folder.resolve().name}"
+    return args
+
+
+def run(args: argparse.Namespace, staged: Path) -> None:
+    folder = args.dataset or args.output_dir
+    if not folder.is_dir():
+        raise PushError(f"no such folder: {folder}")
+    if args.dataset:
+        files, repo_type = prepare_dataset(folder, staged), "dataset"
+    else:
+        files, repo_type = prepare_model(folder, args.repo_id, staged), "model"
+    print(f"checked {folder}: {len(files)} files to upload")
+    for name in files:
+        print(f"  {name} ({(staged / name).stat().st_size} bytes)")
+    if args.dry_run:
+        print(f"dry run: the upload folder is {staged}; nothing was sent")
+        return
+    commit = upload(staged, files, args, repo_type)
+    print(f"uploaded {len(files)} files to {args.repo_id} in one commit: {commit.commit_url}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.dry_run:
+            if args.dry_run.exists() and any(args.dry_run.iterdir()):
+                raise PushError(f"--dry-run folder {args.dry_run} is not empty")
+            args.dry_run.mkdir(parents=True, exist_ok=True)
+            run(args, args.dry_run)
+        else:
+            with tempfile.TemporaryDirectory(prefix="push_to_hub_") as staged:
+                run(args, Path(staged))
+    except PushError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The model card written from a training output folder: parses, its numbers are metrics.json's, its images
+exist and its usage snippets run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from huggingface_hub import ModelCard, ModelCardData
+
+from helpers_output import UNSEEN_LABELS, build_output_folder
+from model_card import write_model_card
+from model_card.__main__ import main as model_card_cli
+
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_output_folder(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture()
+def output_dir(trained: Path, tmp_path: Path) -> Path:
+    """A fresh copy, for the tests that change the folder or write their own card."""
+    return Path(shutil.copytree(trained, tmp_path / "fashion-resnet50"))
+
+
+@pytest.fixture(scope="module")
+def carded(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy with the card written once, for the tests that only read it."""
+    folder = Path(shutil.copytree(trained, tmp_path_factory.mktemp("carded") / "fashion-resnet50"))
+    write_model_card(folder)
+    return folder
+
+
+def test_card_parses_with_valid_metadata_and_model_index(carded: Path) -> None:
+    card = ModelCard.load(carded / "README.md")
+    front_matter = yaml.safe_load(card.content.split("---")[1])
+    assert front_matter["pipeline_tag"] == "image-classification"
+    assert front_matter["model-index"][0]["name"] == "fashion-resnet50"
+    ModelCardData(**card.data.to_dict())  # the metadata round-trips through huggingface_hub's own validation
+    assert {r.task_type for r in card.data.eval_results} == {"image-classification"}
+    assert {r.dataset_split for r in card.data.eval_results} == {"validation"}
+
+
+def test_model_index_numbers_are_the_metrics(carded: Path) -> None:
+    card = ModelCard.load(carded / "README.md")
+    metrics = json.loads((carded / "metrics.json").read_text())
+    reported = {(r.metric_config, r.metric_type): r.metric_value for r in card.data.eval_results}
+    expected = {}
+    for head, head_metrics in metrics["heads"].items():
+        expected[head, "accuracy"] = head_metrics["accuracy"]
+        expected[head, "f1"] = head_metrics["macro_f1"]
+    assert reported == expected
+    # The table shows the same numbers, rounded.
+    for head, head_metrics in metrics["heads"].items():
+        assert f"| {head} | {len(head_metrics['per_class'])} | {head_metrics['accuracy'] * 100:.1f}% |" in card.text
+
+
+def test_every_referenced_image_exists(carded: Path) -> None:
+    card = ModelCard.load(carded / "README.md")
+    referenced = IMAGE_LINK.findall(card.text)
+    heads = json.loads((carded / "config.json").read_text())["heads"]
+    assert {f"images/confusion_{head}.png" for head in heads} | {"images/accuracy_curve.png", "example.jpg"} <= set(
+        referenced
+    )
+    for path in referenced:
+        assert (carded / path).is_file(), path
+
+
+def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support(output_dir: Path) -> None:
+    card = ModelCard.load(write_model_card(output_dir))
+    assert "Counts from the training split" in card.text
+    for label in UNSEEN_LABELS.values():  # classes with no image are named
+        assert re.search(rf"Classes with no image there: [^\n]*{label}", card.text)
+    (output_dir / "dataset_summary.json").unlink()
+    card = ModelCard.load(write_model_card(output_dir))
+    assert "Counts from the validation split" in card.text
+    assert "Counts from the training split" not in card.text
+
+
+def test_random_init_is_a_limitation_and_pretrained_init_is_the_base_model(output_dir: Path) -> None:
+    card = ModelCard.load(write_model_card(output_dir))
+    assert "Trained from random initialisation" in card.text
+    assert card.data.base_model is None
+    training_path = output_dir / "training.json"
+    training = json.loads(training_path.read_text())
+    training_path.write_text(json.dumps({**training, "backbone_init": "hub:resnet50.a1_in1k"}))
+    card = ModelCard.load(write_model_card(output_dir))
+    assert "Trained from random initialisation" not in card.text
+    assert card.data.base_model == "timm/resnet50.a1_in1k"
+
+
+def test_cli_names_the_repo_in_metadata_and_snippets(output_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    model_card_cli([str(output_dir), "--repo-id", "someone/fashion-resnet50"])
+    assert capsys.readouterr().out.strip() == str(output_dir / "README.md")
+    card = ModelCard.load(output_dir / "README.md")
+    assert card.data.model_name == "someone/fashion-resnet50"
+    assert 'hf_hub_download("someone/fashion-resnet50", "example.jpg")' in card.text
+    assert 'pipeline(model="someone/fashion-resnet50", trust_remote_code=True)' in card.text
+
+
+def test_usage_snippets_run(output_dir: Path, tmp_path: Path) -> None:
+    card = ModelCard.load(write_model_card(output_dir))
+    snippets = PYTHON_BLOCK.findall(card.text)
+    assert len(snippets) == 2
+    script = tmp_path / "snippets.py"
+    script.write_text("\n".join(snippets))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    heads = json.loads((output_dir / "config.json").read_text())["heads"]
+    for head, labels in heads.items():
+        assert re.search(rf"^{head} ({'|'.join(map(re.escape, labels))})$", result.stdout, re.MULTILINE)
