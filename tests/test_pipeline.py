@@ -1,0 +1,161 @@
+"""The fashion-attributes pipeline: output format, top_k, batching, unreadable inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import BAD_KINDS, ODD_KINDS, TINY_HEADS, write_bad_file, write_odd_image
+
+from modeling import FashionAttributesPipeline, ImageLoadError
+
+
+def assert_same_predictions(actual, expected, atol=1e-5):
+    assert list(actual) == list(expected)
+    for name in expected:
+        assert [entry["label"] for entry in actual[name]] == [entry["label"] for entry in expected[name]], name
+        for got, want in zip(actual[name], expected[name]):
+            assert got["score"] == pytest.approx(want["score"], abs=atol), name
+
+
+def test_pipeline_task_is_registered(shared_pipeline):
+    assert isinstance(shared_pipeline, FashionAttributesPipeline)
+
+
+def test_single_image_result_has_exactly_the_config_heads(shared_pipeline, rgb_image_path):
+    result = shared_pipeline(str(rgb_image_path))
+    assert isinstance(result, dict)
+    assert list(result) == list(TINY_HEADS)  # exactly the heads, in config order
+    for name, entries in result.items():
+        assert len(entries) == 1  # default top_k=1
+        assert set(entries[0]) == {"label", "score"}
+        assert entries[0]["label"] in TINY_HEADS[name]
+        assert isinstance(entries[0]["score"], float) and 0 < entries[0]["score"] <= 1
+
+
+def test_scores_and_labels_come_from_model_and_config(shared_pipeline, shared_model, shared_processor, image_paths):
+    with torch.no_grad():
+        logits = shared_model(**shared_processor(image_paths)).logits
+    for index, path in enumerate(image_paths):
+        result = shared_pipeline(path, top_k=100)
+        for name, labels in TINY_HEADS.items():
+            probabilities = logits[name][index].softmax(-1)
+            assert len(result[name]) == len(labels)  # top_k larger than the head: every label once
+            assert {entry["label"]: entry["score"] for entry in result[name]} == pytest.approx(
+                {label: probabilities[i].item() for i, label in enumerate(labels)}, abs=1e-5
+            )
+            assert result[name][0]["label"] == labels[int(probabilities.argmax())]
+
+
+def test_predictions_differ_between_images(shared_pipeline, image_paths):
+    # guards the other comparisons against a model that answers the same for everything
+    results = [shared_pipeline(path, top_k=100) for path in image_paths]
+    first = [entry["score"] for entry in results[0]["articleType"]]
+    assert any([entry["score"] for entry in r["articleType"]] != first for r in results[1:])
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 3])
+def test_top_k_per_head(shared_pipeline, rgb_image_path, top_k):
+    result = shared_pipeline(rgb_image_path, top_k=top_k)
+    assert list(result) == list(TINY_HEADS)
+    for name, labels in TINY_HEADS.items():
+        entries = result[name]
+        assert len(entries) == min(top_k, len(labels))
+        scores = [entry["score"] for entry in entries]
+        assert scores == sorted(scores, reverse=True)
+        assert sum(scores) <= 1 + 1e-6
+        assert all(entry["label"] in labels for entry in entries)
+        assert len({entry["label"] for entry in entries}) == len(entries)
+        if top_k >= len(labels):
+            assert sum(scores) == pytest.approx(1, abs=1e-5)
+
+
+def test_top_k_set_at_construction(shared_model, shared_processor, rgb_image_path):
+    from transformers import pipeline
+
+    classifier = pipeline("fashion-attributes", model=shared_model, image_processor=shared_processor, top_k=2)
+    assert all(len(entries) == 2 for entries in classifier(rgb_image_path).values())
+
+
+@pytest.mark.parametrize("top_k", [0, -1])
+def test_invalid_top_k_raises(shared_pipeline, rgb_image_path, top_k):
+    with pytest.raises(ValueError, match="top_k"):
+        shared_pipeline(rgb_image_path, top_k=top_k)
+    with pytest.raises(ValueError, match="top_k"):
+        shared_pipeline([rgb_image_path], top_k=top_k)
+
+
+def test_batch_size_4_on_6_images_equals_single_calls(shared_pipeline, image_paths):
+    images = image_paths[:6]
+    assert len(images) == 6
+    singles = [shared_pipeline(path, top_k=2) for path in images]
+    batched = shared_pipeline(images, batch_size=4, top_k=2)
+    unbatched = shared_pipeline(images, top_k=2)
+    assert isinstance(batched, list) and len(batched) == 6
+    for got, plain, want in zip(batched, unbatched, singles):
+        assert_same_predictions(got, want)
+        assert_same_predictions(plain, want)
+
+
+def test_list_of_one_gives_list_of_one(shared_pipeline, rgb_image_path):
+    result = shared_pipeline([rgb_image_path])
+    assert isinstance(result, list) and len(result) == 1
+    assert_same_predictions(result[0], shared_pipeline(rgb_image_path))
+
+
+def test_accepts_pil_and_bytes(shared_pipeline, rgb_image_path):
+    import PIL.Image
+
+    expected = shared_pipeline(str(rgb_image_path))
+    assert_same_predictions(shared_pipeline(PIL.Image.open(rgb_image_path)), expected)
+    assert_same_predictions(shared_pipeline(rgb_image_path.read_bytes()), expected)
+
+
+# --- unusual and unreadable inputs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ODD_KINDS)
+def test_odd_but_readable_images_are_classified(kind, shared_pipeline, tmp_path, rgb_image_path):
+    path = write_odd_image(kind, tmp_path, rgb_image_path)
+    result = shared_pipeline(path)
+    assert list(result) == list(TINY_HEADS)
+
+
+def test_real_grayscale_and_square_photos_are_classified(shared_pipeline, image_paths):
+    import PIL.Image
+
+    odd = [p for p in image_paths if PIL.Image.open(p).mode == "L" or PIL.Image.open(p).size != (60, 80)]
+    assert len(odd) >= 2
+    for path in odd:
+        assert list(shared_pipeline(path)) == list(TINY_HEADS)
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_single_unreadable_image_raises_naming_the_path(kind, shared_pipeline, tmp_path, rgb_image_path):
+    path = write_bad_file(kind, tmp_path, rgb_image_path)
+    with pytest.raises(ImageLoadError, match=str(path)):
+        shared_pipeline(path)
+    with pytest.raises(ValueError):
+        shared_pipeline(str(path))
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_list_with_one_bad_item_answers_the_others(kind, batch_size, shared_pipeline, tmp_path, image_paths):
+    bad = write_bad_file(kind, tmp_path, image_paths[0])
+    good = image_paths[:5]
+    inputs = [good[0], good[1], bad, good[2], good[3], good[4]]
+    results = shared_pipeline(inputs, batch_size=batch_size, top_k=2)
+    assert len(results) == len(inputs)
+    assert set(results[2]) == {"error"}
+    assert str(bad) in results[2]["error"]
+    answered = results[:2] + results[3:]
+    for got, path in zip(answered, good):
+        assert "error" not in got
+        assert_same_predictions(got, shared_pipeline(path, top_k=2))
+
+
+def test_list_of_only_bad_items(shared_pipeline, tmp_path, rgb_image_path):
+    bad = [write_bad_file(kind, tmp_path, rgb_image_path) for kind in ("empty", "missing")]
+    results = shared_pipeline(bad)
+    assert [set(r) for r in results] == [{"error"}, {"error"}]
+    assert all(str(path) in r["error"] for path, r in zip(bad, results))
