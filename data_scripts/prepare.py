@@ -27,8 +27,11 @@ from .read_raw import RawData, read_raw
 from .rules import HEADS, CleaningRules
 from .split import stratified_sample, stratified_split
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # The bundled real sample: the offline default for training and the tests.
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+# The full raw data (read-only), beside the repository as in CI.
+SHARED_DATA = REPO_ROOT / "../shared/data/fashion-product-images-small"
 SHARD_BYTES = 256 * 2**20  # image bytes per Parquet shard
 SAMPLE_MIN_PER_CLASS = 10
 
