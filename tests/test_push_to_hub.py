@@ -1,0 +1,204 @@
+"""push_to_hub.py: checks before sending, the dry-run folder, one commit to a mocked Hub, the token kept secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+from huggingface_hub import CommitInfo, HfApi
+
+import push_to_hub
+from helpers_output import FIXTURE_LABELS, build_output_folder, fixture_paths
+
+SECRET = "hf_SECRETtokenThatMustNeverBePrinted"
+HUB_METHODS = ("create_repo", "create_branch", "create_commit", "create_tag", "upload_folder", "upload_file")
+MODEL_REPO_FILES = {
+    "README.md", "config.json", "configuration_fashion_resnet.py", "dataset_summary.json", "example.jpg",
+    "image_processing_fashion_resnet.py", "images/accuracy_curve.png", "images/class_distribution.png",
+    "images/confusion_articleType.png", "images/confusion_baseColour.png", "images/confusion_season.png",
+    "images/confusion_usage.png", "metrics.json", "model.safetensors", "modeling_fashion_resnet.py",
+    "pipeline_fashion_attributes.py", "preprocessor_config.json", "training.json",
+}  # fmt: skip
+
+
+class RecordingHub:
+    """Stands in for the Hub at the `HfApi` methods push_to_hub calls; records each call and the token used."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, commit_error: Exception | None = None) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.tokens: set[str | None] = set()
+        self.commit_error = commit_error
+        for name in HUB_METHODS:
+            monkeypatch.setattr(HfApi, name, self._recorder(name))
+
+    def _recorder(self, name: str):
+        def method(api: HfApi, *args, **kwargs):
+            self.tokens.add(api.token)
+            self.calls.append((name, {"args": args, **kwargs}))
+            if name == "create_commit":
+                if self.commit_error:
+                    raise self.commit_error
+                return CommitInfo(commit_url="https://huggingface.co/me/fashion/commit/c0ffee", commit_message="",
+                                  commit_description="", oid="c0ffee")  # fmt: skip
+
+        return method
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def committed_paths(self) -> set[str]:
+        (operations,) = [call["args"][1] for name, call in self.calls if name == "create_commit"]
+        return {op.path_in_repo for op in operations}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_output_folder(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture()
+def output_dir(trained: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained, tmp_path / "fashion-resnet50"))
+
+
+@pytest.fixture()
+def no_check(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Skip the fresh-process check where a test is about something else (the dry-run test runs it for real)."""
+    checks: list[tuple] = []
+    monkeypatch.setattr(push_to_hub, "check_in_fresh_process", lambda *args: checks.append(args))
+    return checks
+
+
+def test_dry_run_writes_the_upload_folder_which_loads_in_a_fresh_process(
+    output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    hub = RecordingHub(monkeypatch)
+    dry = tmp_path / "upload"
+    (output_dir / "checkpoint-1").mkdir()  # not part of the repo
+    (output_dir / "checkpoint-1" / "optimizer.safetensors.tmp").write_bytes(b"x")
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
+    assert hub.calls == []
+    assert {p.relative_to(dry).as_posix() for p in dry.rglob("*") if p.is_file()} == MODEL_REPO_FILES
+    assert "nothing was sent" in capsys.readouterr().out
+    image = fixture_paths()[0]
+    check = (
+        "import json, sys; sys.modules['modeling'] = None\n"
+        "from transformers import pipeline\n"
+        "print(json.dumps(pipeline(model=sys.argv[1], trust_remote_code=True)(sys.argv[2])))"
+    )
+    result = subprocess.run([sys.executable, "-c", check, str(dry), str(image)], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    prediction = json.loads(result.stdout.splitlines()[-1])
+    heads = json.loads((dry / "config.json").read_text())["heads"]
+    assert {head: [p["label"] in heads[head] for p in answers] for head, answers in prediction.items()} == {
+        head: [True] for head in heads
+    }
+    assert 'pipeline(model="me/fashion"' in (dry / "README.md").read_text()
+
+
+def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
+    output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
+    no_check: list[tuple],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    hub = RecordingHub(monkeypatch)
+    argv = [str(output_dir), "--repo-id", "me/fashion", "--private", "--revision", "exp", "--tag", "v1",
+            "--commit-message", "first model", "--token", SECRET]  # fmt: skip
+    assert push_to_hub.main(argv) == 0
+    assert len(no_check) == 1  # checked before sending
+    assert hub.names() == ["create_repo", "create_branch", "create_commit", "create_tag"]
+    assert hub.committed_paths() == MODEL_REPO_FILES
+    calls = dict(hub.calls)
+    assert calls["create_repo"]["private"] is True and calls["create_repo"]["exist_ok"] is True
+    assert calls["create_branch"]["branch"] == "exp"
+    assert calls["create_commit"]["revision"] == "exp" and calls["create_commit"]["commit_message"] == "first model"
+    assert calls["create_tag"]["tag"] == "v1" and calls["create_tag"]["revision"] == "c0ffee"
+    assert hub.tokens == {SECRET}
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err + caplog.text
+    assert "in one commit" in captured.out
+
+
+def test_token_defaults_to_what_huggingface_hub_resolves(
+    output_dir: Path, monkeypatch: pytest.MonkeyPatch, no_check: list[tuple]
+) -> None:
+    hub = RecordingHub(monkeypatch)
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 0
+    assert hub.tokens == {None}  # HfApi(token=None): HF_TOKEN or the login cache, resolved per request
+    assert dict(hub.calls)["create_repo"]["private"] is None  # an existing repo keeps its visibility
+
+
+def test_failed_upload_commits_nothing_and_says_so(
+    output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, no_check: list[tuple]
+) -> None:
+    hub = RecordingHub(monkeypatch, commit_error=OSError("connection reset while uploading model.safetensors"))
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--tag", "v1"]) == 1
+    assert hub.names() == ["create_repo", "create_commit"]  # the one commit failed; no tag on anything
+    err = capsys.readouterr().err
+    assert "nothing was committed" in err and "connection reset" in err
+
+
+@pytest.mark.parametrize("pickled", ["pytorch_model.bin", "checkpoint-3/optimizer.pt", "extra.pkl", "last.ckpt"])
+def test_pickled_files_are_refused_before_anything_else(
+    pickled: str, output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    no_check: list[tuple],
+) -> None:  # fmt: skip
+    hub = RecordingHub(monkeypatch)
+    (output_dir / pickled).parent.mkdir(exist_ok=True)
+    (output_dir / pickled).write_bytes(b"\x80\x04K\x01.")
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
+    assert hub.calls == [] and no_check == []
+    assert not (output_dir / "README.md").exists()  # not even the card was written
+    assert pickled in capsys.readouterr().err
+
+
+def _prepared_dataset(folder: Path) -> Path:
+    """A prepared dataset folder as data_scripts writes it: Parquet splits, card, report files."""
+    heads = list(next(iter(FIXTURE_LABELS.values())))
+    rows = {"image": [str(p) for p in fixture_paths()]}
+    rows |= {head: [FIXTURE_LABELS[p.name][head] for p in fixture_paths()] for head in heads}
+    dataset = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    (folder / "data").mkdir(parents=True)
+    for split in ("train", "validation"):
+        dataset.to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# Fashion product images, cleaned\n")
+    (folder / "cleaning_summary.json").write_text(json.dumps({"kept": len(fixture_paths())}))
+    (folder / "class_distribution.png").write_bytes(fixture_paths()[0].read_bytes())
+    return folder
+
+
+def test_dataset_mode_checks_that_it_loads_and_pushes_to_a_dataset_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = _prepared_dataset(tmp_path / "prepared")
+    (prepared / "notes.txt").write_text("not for the repo")
+    hub = RecordingHub(monkeypatch)
+    assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 0
+    assert hub.names() == ["create_repo", "create_commit"]
+    assert {call.get("repo_type") for _, call in hub.calls} == {"dataset"}
+    assert hub.committed_paths() == {
+        "README.md", "cleaning_summary.json", "class_distribution.png",
+        "data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet",
+    }  # fmt: skip
+
+
+def test_dataset_without_card_or_not_loading_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    prepared = _prepared_dataset(tmp_path / "prepared")
+    hub = RecordingHub(monkeypatch)
+    (prepared / "README.md").unlink()
+    assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 1
+    assert "no README.md" in capsys.readouterr().err
+    (prepared / "README.md").write_text("# card\n")
+    (prepared / "data" / "train-00000-of-00001.parquet").write_bytes(b"not parquet")
+    assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 1
+    assert "does not load in a fresh process" in capsys.readouterr().err
+    assert hub.calls == []
