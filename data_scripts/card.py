@@ -23,20 +23,19 @@ PLOT_NAME = "class_distribution.png"
 
 
 def plot_distribution(summary: dict[str, Any], path: Path) -> None:
-    """One horizontal bar chart per head, train and validation stacked."""
+    """One horizontal bar chart per head, train and validation side by side, log scale."""
     fig, axes = plt.subplots(2, 2, figsize=(16, 16))
     for ax, head in zip(axes.flat, HEADS):
         names = summary["classes"][head]
-        left = [0] * len(names)
-        for split in SPLITS:
+        for offset, split in zip((-0.2, 0.2), SPLITS):
             counts = [summary["splits"][split]["class_counts"][head].get(n, 0) for n in names]
-            ax.barh(names, counts, left=left, label=split)
-            left = [a + b for a, b in zip(left, counts)]
+            ax.barh([i + offset for i in range(len(names))], counts, height=0.4, label=split)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_xscale("log")
+        ax.set_xlim(left=0.8)  # bars start at the axis, so a class of 1 image stays visible
         ax.invert_yaxis()
         ax.set_title(f"{head} ({len(names)} classes)")
         ax.set_xlabel("images (log scale)")
-        ax.tick_params(axis="y", labelsize=8)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=72)

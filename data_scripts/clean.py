@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from .rules import HEADS, RAW_COLUMNS, CleaningRules, Reason
 
 TEXT_COLUMNS = ("gender", "masterCategory", "subCategory", "productDisplayName")
 OUT_OF_SCOPE = "article type not in the rules' list"
+# drop(mask, reason, detail): give the rows of `mask` that are still in this reason.
+Drop = Callable[..., None]
 REPORT_COLUMNS = ["line", "id", "status", "reason", "detail", "recovered", "width", "height", "mode"]
 
 
@@ -68,7 +71,7 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
     return Cleaned(rows[REPORT_COLUMNS].copy(), kept, class_names, dropped_classes)
 
 
-def _drop_duplicates(rows: pd.DataFrame, sha: pd.Series, drop) -> None:
+def _drop_duplicates(rows: pd.DataFrame, sha: pd.Series, drop: Drop) -> None:
     """Byte-identical images among the rows still in: one copy stays if all copies agree on
     the four heads, none if they conflict (no label can be trusted)."""
     alive = rows.index[rows["reason"] == ""]
@@ -90,7 +93,7 @@ def _drop_duplicates(rows: pd.DataFrame, sha: pd.Series, drop) -> None:
     drop(conflicting, Reason.DUPLICATE_CONFLICTING_LABELS, detail)
 
 
-def _drop_rare(rows: pd.DataFrame, min_examples: int, drop) -> None:
+def _drop_rare(rows: pd.DataFrame, min_examples: int, drop: Drop) -> None:
     """Drop rows whose class has fewer than `min_examples` kept rows, until no class is rare
     (dropping rows for one head can make a class of another head rare)."""
     while True:

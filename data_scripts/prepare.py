@@ -22,7 +22,7 @@ import pandas as pd
 
 from .card import PLOT_NAME, SPLITS, write_card
 from .clean import Cleaned, clean
-from .images import inspect_images
+from .images import GRAYSCALE_MODES, inspect_images
 from .read_raw import RawData, read_raw
 from .rules import HEADS, CleaningRules
 from .split import stratified_sample, stratified_split
@@ -79,7 +79,7 @@ def _summary(
         "recovered_lines": int(report["recovered"].sum()),
         "dropped_by_reason": dict(Counter(report.loc[report["status"] == "dropped", "reason"]).most_common()),
         "kept_flags": {
-            "grayscale": int(kept["mode"].isin(["1", "L", "LA", "I", "I;16", "F"]).sum()),
+            "grayscale": int(kept["mode"].isin(GRAYSCALE_MODES).sum()),
             "not_60x80": int(((kept["width"] != 60) | (kept["height"] != 80)).sum()),
         },
         "images_without_row": raw.orphan_images,
