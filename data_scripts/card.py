@@ -80,7 +80,8 @@ def _class_table(summary: dict[str, Any], head: str) -> str:
             for i, (n, t) in enumerate(total.items())]  # fmt: skip
     smallest = min(total.values(), default=0)
     ratio = f"{max(total.values()) / smallest:.0f}:1" if smallest else "n/a (a class has no image here)"
-    return _table(["label", "class", "train", "validation", "share"], rows) + f"\n\nImbalance (largest : smallest class): {ratio}."
+    table = _table(["label", "class", "train", "validation", "share"], rows)
+    return f"{table}\n\nImbalance (largest : smallest class): {ratio}."
 
 
 def write_card(output_dir: Path, features: datasets.Features, summary: dict[str, Any]) -> None:
@@ -92,7 +93,8 @@ def write_card(output_dir: Path, features: datasets.Features, summary: dict[str,
     out_of_scope = ", ".join(f"{v} ({c['raw_rows']})" for h, v, c in dropped_classes if c["why"] == OUT_OF_SCOPE)
     fell_out = _table(
         ["head", "value", "rows in input", "rows after the other rules", "why"],
-        [[h, v, c["raw_rows"], c["rows_after_other_rules"], c["why"]] for h, v, c in dropped_classes if c["why"] != OUT_OF_SCOPE],
+        [[h, v, c["raw_rows"], c["rows_after_other_rules"], c["why"]]
+         for h, v, c in dropped_classes if c["why"] != OUT_OF_SCOPE],  # fmt: skip
     )
     sample = summary["sample"]
     sample_text = (
@@ -103,7 +105,10 @@ def write_card(output_dir: Path, features: datasets.Features, summary: dict[str,
         if sample
         else "This is the full cleaned data."
     )
-    heads = "\n\n".join(f"### {head} ({len(summary['classes'][head])} classes)\n\n{_class_table(summary, head)}" for head in HEADS)
+    heads = "\n\n".join(
+        f"### {head} ({len(summary['classes'][head])} classes)\n\n{_class_table(summary, head)}" for head in HEADS
+    )
+    placeholders = ", ".join(f"`{p}`" if p else "(empty)" for p in rules["placeholders"])
     body = f"""
 # Fashion Product Images (small), cleaned for fashion-resnet50
 
@@ -136,7 +141,7 @@ Defaults of `data_scripts.rules.CleaningRules`; a row is dropped by the first ru
    {"`grayscale_image`: grayscale images are dropped." if rules['drop_grayscale'] else "Grayscale images are kept."}
    Images that are not 60x80 are kept too (the model converts to RGB and resizes); the report gives each image's
    mode and size. Kept: {summary['kept_flags']['grayscale']} grayscale, {summary['kept_flags']['not_60x80']} not 60x80.
-5. `missing_label:<head>`: a head label is empty or a placeholder ({', '.join(f'`{p}`' if p else '(empty)' for p in rules['placeholders'])}).
+5. `missing_label:<head>`: a head label is empty or a placeholder ({placeholders}).
    In the other columns such values become null.
 6. `article_type_out_of_scope`: the article type is not one of the {len(rules['article_types'])} of the taxonomy, the
    most frequent article types of apparel, footwear and accessories (traditional wear such as Kurtas, Sarees,

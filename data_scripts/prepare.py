@@ -89,9 +89,7 @@ def _summary(
         "splits": {
             split: {
                 "rows": len(frame),
-                "class_counts": {
-                    head: {name: int(n) for name, n in frame[head].value_counts().sort_index().items()} for head in HEADS
-                },
+                "class_counts": {head: frame[head].value_counts().sort_index().to_dict() for head in HEADS},
             }
             for split, frame in frames.items()
         },
@@ -177,7 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    dataset = prepare(args.source, args.output_dir, CleaningRules(), args.sample_size, args.seed, args.validation_fraction)
+    dataset = prepare(
+        args.source, args.output_dir, sample_size=args.sample_size, seed=args.seed,
+        validation_fraction=args.validation_fraction,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     summary = json.loads((args.output_dir / "cleaning_summary.json").read_text())
     print(f"{summary['rows_read']} rows read, {summary['kept']} kept, {summary['dropped']} dropped in {seconds:.1f} s")
