@@ -17,6 +17,7 @@ it is never printed.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -26,12 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
-from huggingface_hub.utils import filter_repo_objects
 
 from model_card import EXAMPLE_IMAGE, write_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-# What a repo holds (docs/output_folder.md); anything else in the folder, e.g. checkpoints, stays local.
+# What a repo holds (docs/output_folder.md); anything else in the folder stays local. A pattern matches at
+# its own depth only: "*.json" is a top-level file, not checkpoints/x/config.json.
 MODEL_FILES = ["*.safetensors", "*.json", "*.py", "README.md", EXAMPLE_IMAGE.name, "images/*.png"]
 DATASET_FILES = ["README.md", "data/*.parquet", "*.json", "*.png", "*.csv"]
 CHECK_TIMEOUT_S = 600
@@ -65,14 +66,20 @@ def refuse_pickles(folder: Path) -> None:
     if pickled:
         raise PushError(
             f"{folder} holds pickled files, which are not uploaded: {', '.join(pickled)}. "
-            "Save weights as safetensors and remove these files (or move them out of the folder)."
+            "Weights must be safetensors; delete these files or move them out of the folder (training resume "
+            "state such as checkpoints/ is not part of the model repo)."
         )
+
+
+def matches(name: str, patterns: list[str]) -> bool:
+    """`name` (a relative POSIX path) matches a pattern with as many folder levels."""
+    return any(name.count("/") == p.count("/") and fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
     """Copy the files of `folder` that match `patterns` into `destination`; returns their relative paths."""
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    selected = list(filter_repo_objects(files, allow_patterns=patterns))
+    selected = [name for name in files if matches(name, patterns)]
     for name in selected:
         (destination / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / name, destination / name)

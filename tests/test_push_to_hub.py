@@ -80,8 +80,8 @@ def test_dry_run_writes_the_upload_folder_which_loads_in_a_fresh_process(
 ) -> None:
     hub = RecordingHub(monkeypatch)
     dry = tmp_path / "upload"
-    (output_dir / "checkpoint-1").mkdir()  # not part of the repo
-    (output_dir / "checkpoint-1" / "optimizer.safetensors.tmp").write_bytes(b"x")
+    checkpoint = output_dir / "checkpoints" / "checkpoint-00000001"  # training resume state: not for the repo
+    shutil.copytree(output_dir, checkpoint, ignore=shutil.ignore_patterns("checkpoints"))
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
     assert hub.calls == []
     assert {p.relative_to(dry).as_posix() for p in dry.rglob("*") if p.is_file()} == MODEL_REPO_FILES

@@ -1,0 +1,149 @@
+"""Batch prediction with a fashion-resnet50 model: one output row per input image.
+
+Inputs are files, folders (searched recursively for image files) or glob patterns ("photos/**/*.jpg").
+Images are read and predicted batch_size at a time, so any number of them fits in memory.
+
+Output (stdout, or --output by extension):
+  .jsonl  one JSON object per line: {"path": ..., "<head>": [{"label": ..., "score": ...}, ...top-k], ...}
+  .csv    columns path, error, then per head: <head>, <head>_score (best), and for --top-k K > 1
+          <head>_2, <head>_2_score ... <head>_K, <head>_K_score
+An unreadable file (missing, empty, truncated, not an image) does not stop the run: its row has the path and
+an "error" field instead of predictions, and it is named on stderr. Exit status: 0, or 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import torch
+from tqdm.auto import tqdm
+from transformers import Pipeline, pipeline
+
+DEFAULT_MODEL = "outputs/fashion-resnet50"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+Row = dict[str, Any]
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[str]:
+    """Files as given; folders: their image files, recursively, sorted; otherwise a glob pattern.
+    A name that matches nothing is kept, so that it gets an error row rather than silently vanishing."""
+    paths: list[str] = []
+    for name in inputs:
+        if os.path.isdir(name):
+            found = (p for p in Path(name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            paths.extend(sorted(str(p) for p in found))
+        elif os.path.exists(name) or not glob.has_magic(name):
+            paths.append(name)
+        else:
+            paths.extend(sorted(glob.glob(name, recursive=True)) or [name])
+    return paths
+
+
+def to_row(path: str, result: dict[str, Any]) -> Row:
+    """The pipeline's answer for one image (predictions per head, or an "error") as an output row."""
+    return {"path": path, **result}
+
+
+class RowWriter(Protocol):
+    def write(self, row: Row) -> None: ...
+
+
+class JsonlWriter:
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, row: Row) -> None:
+        self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class CsvWriter:
+    """Flat columns: the best label and score per head, then the lower ranks (see the module doc)."""
+
+    def __init__(self, stream: IO[str], heads: Sequence[str], top_k: int) -> None:
+        columns = ["path", "error"]
+        for head in heads:
+            for rank in range(1, top_k + 1):
+                name = head if rank == 1 else f"{head}_{rank}"
+                columns += [name, f"{name}_score"]
+        self.heads = heads
+        self.writer = csv.DictWriter(stream, fieldnames=columns)
+        self.writer.writeheader()
+
+    def write(self, row: Row) -> None:
+        flat = {"path": row["path"], "error": row.get("error", "")}
+        for head in self.heads:
+            for rank, prediction in enumerate(row.get(head, []), start=1):
+                name = head if rank == 1 else f"{head}_{rank}"
+                flat[name], flat[f"{name}_score"] = prediction["label"], f"{prediction['score']:.6f}"
+        self.writer.writerow(flat)
+
+
+def batched(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    """Consecutive slices of `size` items (itertools.batched needs Python 3.12)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def predict_rows(classifier: Pipeline, paths: Sequence[str], top_k: int, batch_size: int) -> Iterator[Row]:
+    """Rows in input order; only batch_size images are in memory at a time."""
+    for chunk in batched(paths, batch_size):
+        results = classifier(list(chunk), top_k=top_k, batch_size=batch_size)
+        yield from (to_row(path, result) for path, result in zip(chunk, results))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    parser.add_argument("--model", default=os.environ.get("MODEL_ID", DEFAULT_MODEL),
+                        help=f"model folder or Hub id (default: $MODEL_ID or {DEFAULT_MODEL})")  # fmt: skip
+    parser.add_argument("--output", type=Path, help="output file, .jsonl or .csv (default: JSON lines on stdout)")
+    parser.add_argument("--top-k", type=int, default=1, help="labels per head, best first (default: 1)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
+    args = parser.parse_args(argv)
+    if args.output is not None and args.output.suffix not in (".jsonl", ".csv"):
+        parser.error(f"--output must end in .jsonl or .csv, got {args.output}")
+    if args.top_k < 1 or args.batch_size < 1:
+        parser.error("--top-k and --batch-size must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The pipeline logs each unreadable image too; this command reports them itself, once, above the bar.
+    logging.basicConfig(level=logging.ERROR)
+    paths = expand_inputs(args.inputs)
+    classifier = pipeline(model=args.model, trust_remote_code=True, device=0 if torch.cuda.is_available() else "cpu")
+    stream = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    failed = 0
+    try:
+        if args.output is not None and args.output.suffix == ".csv":
+            writer: RowWriter = CsvWriter(stream, list(classifier.model.config.heads), args.top_k)
+        else:
+            writer = JsonlWriter(stream)
+        with tqdm(total=len(paths), unit="image", file=sys.stderr) as progress:
+            for row in predict_rows(classifier, paths, args.top_k, args.batch_size):
+                writer.write(row)
+                if "error" in row:
+                    failed += 1
+                    progress.write(f"error: {row['error']}", file=sys.stderr)
+                progress.update()
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    if failed:
+        print(f"{failed} of {len(paths)} files could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

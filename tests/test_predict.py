@@ -1,0 +1,123 @@
+"""predict.py: one row per input file, unreadable files reported (row + stderr) without stopping the run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import pipeline
+
+import predict
+from helpers_output import build_output_folder, fixture_paths
+
+TOP_K = 2
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_output_folder(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], list[Path]]:
+    """A folder tree of real product photos and three bad files: (folder, good, bad)."""
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "nested").mkdir()
+    good = [Path(shutil.copy(p, folder / ("nested" if i % 2 else "") / p.name)) for i, p in enumerate(fixture_paths())]
+    truncated, empty, text = folder / "truncated.jpg", folder / "nested" / "empty.jpg", folder / "notes.jpg"
+    truncated.write_bytes(good[0].read_bytes()[:600])
+    empty.write_bytes(b"")
+    text.write_text("this is not a JPEG\n")
+    (folder / "readme.txt").write_text("not an image name: skipped when walking a folder\n")
+    return folder, sorted(good), [truncated, empty, text]
+
+
+@pytest.fixture(scope="module")
+def expected(model_dir: Path, photos: tuple[Path, list[Path], list[Path]]) -> dict[str, dict]:
+    """The pipeline's own answers for the good photos."""
+    classifier = pipeline(model=str(model_dir), trust_remote_code=True)
+    return {str(p): classifier(str(p), top_k=TOP_K) for p in photos[1]}
+
+
+def test_cli_on_a_folder_with_bad_files_writes_every_row_and_names_the_bad_ones(
+    model_dir: Path, photos: tuple[Path, list[Path], list[Path]], expected: dict[str, dict]
+) -> None:
+    folder, good, bad = photos
+    result = subprocess.run(
+        [sys.executable, "predict.py", str(folder), "--model", str(model_dir), "--top-k", str(TOP_K), "--batch-size", "3"],
+        capture_output=True, text=True, cwd=Path(predict.__file__).parent, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # some files failed
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == len(good) + len(bad)
+    errors = {row["path"]: row["error"] for row in rows if "error" in row}
+    assert set(errors) == {str(p) for p in bad}
+    for path, message in errors.items():
+        assert path in message
+        assert f"error: {message}" in result.stderr
+    predictions = {row.pop("path"): row for row in rows if "error" not in row}
+    assert _rounded(predictions) == _rounded(expected)
+    assert "100%" in result.stderr  # the progress bar went to stderr
+
+
+def _rounded(rows: dict[str, dict]) -> dict[str, dict]:
+    return {path: {h: [(p["label"], round(p["score"], 5)) for p in ps] for h, ps in row.items()} for path, row in rows.items()}
+
+
+def test_csv_output_has_label_and_score_columns_per_head_and_rank(
+    model_dir: Path, photos: tuple[Path, list[Path], list[Path]], expected: dict[str, dict], tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
+    folder, good, bad = photos
+    output = tmp_path / "predictions.csv"
+    inputs = [str(folder / "*.jpg"), str(folder / "nested"), str(tmp_path / "missing.jpg")]
+    assert predict.main([*inputs, "--model", str(model_dir), "--output", str(output), "--top-k", str(TOP_K)]) == 1
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    assert [row["path"] for row in rows] == predict.expand_inputs(inputs)
+    heads = list(next(iter(expected.values())))
+    assert list(rows[0]) == ["path", "error"] + [
+        column for head in heads for column in (head, f"{head}_score", f"{head}_2", f"{head}_2_score")
+    ]
+    for row in rows:
+        if row["path"] in expected:
+            answer = expected[row["path"]]
+            assert row["error"] == ""
+            assert [row[h] for h in heads] == [answer[h][0]["label"] for h in heads]
+            assert [row[f"{h}_2"] for h in heads] == [answer[h][1]["label"] for h in heads]
+            assert float(row[f"{heads[0]}_score"]) == pytest.approx(answer[heads[0]][0]["score"], abs=1e-6)
+        else:
+            assert row["path"] in row["error"] and not row[heads[0]]
+    stderr = capsys.readouterr().err
+    for path in [*map(str, bad), str(tmp_path / "missing.jpg")]:
+        assert path in stderr
+
+
+def test_inputs_are_streamed_batch_size_at_a_time() -> None:
+    chunks: list[list[str]] = []
+
+    def classifier(paths: list[str], top_k: int, batch_size: int) -> list[dict]:
+        chunks.append(paths)
+        return [{"head": [{"label": "x", "score": 1.0}]} for _ in paths]
+
+    rows = list(predict.predict_rows(classifier, [f"{i}.jpg" for i in range(7)], top_k=1, batch_size=3))
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    assert [row["path"] for row in rows] == [f"{i}.jpg" for i in range(7)]
+
+
+def test_expand_inputs_walks_folders_for_images_and_keeps_names_that_match_nothing(
+    photos: tuple[Path, list[Path], list[Path]],
+) -> None:
+    folder, good, bad = photos
+    walked = predict.expand_inputs([str(folder)])
+    assert walked == sorted(map(str, [*good, *bad]))
+    assert predict.expand_inputs([str(folder / "nested" / "*.jpg"), "nowhere/*.jpg", "gone.jpg"]) == sorted(
+        str(p) for p in (folder / "nested").glob("*.jpg")
+    ) + ["nowhere/*.jpg", "gone.jpg"]
