@@ -1,0 +1,474 @@
+"""Train fashion-resnet50: one timm backbone, four heads, with Accelerate.
+
+    accelerate launch train.py                                   # bundled real sample, CPU, a few minutes
+    accelerate launch --mixed_precision bf16 train.py --preset h100 --dataset PREPARED_OR_KAGGLE_DIR
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 train.py ...
+
+The prepared images are decoded once into a uint8 cache (safetensors) by the model's own image
+processor; the whole cache lives on the training device, batches are indexed, augmented and normalised
+there, so the step loop never waits on the host. Every hyperparameter is a field of `TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import safetensors.torch
+import timm
+import torch
+import torch.nn.functional as F
+import transformers
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from datasets import Dataset, DatasetDict, Image
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipeline
+
+import data_scripts
+from model_card import write_model_card
+from modeling import (
+    IGNORE_INDEX,
+    TASK,
+    FashionImageProcessor,
+    FashionResNetConfig,
+    FashionResNetModel,
+    load_rgb_image,
+    multi_head_loss,
+)
+
+HERE = Path(__file__).resolve().parent
+HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
+
+
+PRESETS: dict[str, dict] = {
+    # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`).
+    "h100": {"epochs": 16, "batch_size": 512, "lr": 4e-3, "image_height": 128, "image_width": 96,
+             "eval_batch_size": 2048, "log_every": 50, "compile": True},
+}
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run. `--preset NAME` starts from `PRESETS[NAME]`; explicit flags override it."""
+
+    # The defaults are the README's main job: the bundled real sample on 2 CPU cores in a few minutes.
+    dataset: str = field(default="data/sample", metadata={"help": "prepared folder, Kaggle folder or Hub dataset id"})
+    output_dir: str = "outputs/fashion-resnet50"
+    cache_dir: str = field(default="cache", metadata={"help": "decoded uint8 images and prepared raw datasets"})
+    architecture: str = "resnet50"
+    backbone_weights: str = field(
+        default="auto",
+        metadata={"help": "auto (ImageNet from the Hub when reachable, else random), imagenet, none, or a .safetensors"},
+    )
+    image_height: int = 80
+    image_width: int = 60
+    epochs: int = 10
+    batch_size: int = field(default=64, metadata={"help": "global batch, over all processes"})
+    gradient_accumulation_steps: int = 1
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.1
+    class_weight_power: float = field(
+        default=0.3, metadata={"help": "loss weight of a class ~ frequency^-power (0: none, 1: inverse frequency)"}
+    )
+    drop_rate: float = 0.0
+    max_shift: int = field(default=4, metadata={"help": "random translation in pixels (white fill)"})
+    seed: int = 0
+    eval_batch_size: int = 256
+    log_every: int = 20
+    checkpoint_every: int = field(default=0, metadata={"help": "steps between checkpoints; 0: at each epoch end"})
+    keep_checkpoints: int = 2
+    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    channels_last: bool = True
+    compile: bool = False
+    tracker: str | None = field(default=None, metadata={"help": "e.g. tensorboard"})
+    preset: str | None = field(default=None, metadata={"help": "start from PRESETS[NAME]: " + ", ".join(PRESETS)})
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    parser = HfArgumentParser(TrainConfig)
+    preset = TrainConfig().preset
+    argv = sys.argv[1:] if argv is None else argv
+    if "--preset" in argv:
+        preset = argv[argv.index("--preset") + 1]
+        if preset not in PRESETS:
+            parser.error(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        parser.set_defaults(**PRESETS[preset])
+    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def load_splits(source: str, cache_dir: Path) -> DatasetDict:
+    """A prepared dataset (folder or Hub id); a raw Kaggle folder is cleaned and split first."""
+    if (Path(source) / "styles.csv").exists():
+        return data_scripts.prepare(source, output_dir=cache_dir / f"prepared-{Path(source).resolve().name}")
+    return data_scripts.load_prepared(source)
+
+
+def encode_split(split: Dataset, processor: FashionImageProcessor, cache_dir: Path) -> dict[str, torch.Tensor]:
+    """Decode a split once into `pixels` uint8 (N, 3, H, W) and `labels` int64 (N, heads); cached on disk."""
+    size = processor.size
+    path = cache_dir / f"{split._fingerprint}-{size['height']}x{size['width']}.safetensors"
+    if path.exists():
+        return safetensors.torch.load_file(path)
+    images = split.cast_column("image", Image(decode=False))["image"]
+    pixels = np.empty((len(images), size["height"], size["width"], 3), dtype=np.uint8)
+    for i, image in enumerate(tqdm(images, desc=f"decoding {len(images)} images", unit="img")):
+        pixels[i] = processor.fit(load_rgb_image(image["bytes"] or image["path"]))
+    labels = torch.tensor([split[head] for head in data_scripts.HEADS], dtype=torch.int64).T
+    labels[labels < 0] = IGNORE_INDEX  # ClassLabel's -1 is "missing": the loss skips it
+    encoded = {"pixels": torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), "labels": labels.contiguous()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(encoded, f"{path}.tmp")
+    os.replace(f"{path}.tmp", path)  # atomic: a concurrent reader never sees half a file
+    return encoded
+
+
+def draw_augmentations(batch_size: int, max_shift: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example horizontal flips (bool) and (dy, dx) shifts in [0, 2 * max_shift] for a global batch.
+
+    Drawn for the global batch on every process, so the training does not depend on how many share it.
+    """
+    device = generator.device
+    flips = torch.rand(batch_size, device=device, generator=generator) < 0.5
+    shifts = torch.randint(0, 2 * max_shift + 1, (batch_size, 2), device=device, generator=generator)
+    return flips, shifts
+
+
+def augment(pixels: torch.Tensor, flips: torch.Tensor, shifts: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Flip and translate a uint8 batch (white fill) on its device. Nothing that changes colour: baseColour
+    is a label."""
+    n, _, height, width = pixels.shape
+    device = pixels.device
+    pixels = torch.where(flips.view(-1, 1, 1, 1), pixels.flip(-1), pixels)
+    if max_shift == 0:
+        return pixels
+    padded = F.pad(pixels, (max_shift,) * 4, value=255)
+    rows = (shifts[:, :1] + torch.arange(height, device=device)).view(n, 1, height, 1)
+    cols = (shifts[:, 1:] + torch.arange(width, device=device)).view(n, 1, 1, width)
+    return padded[torch.arange(n, device=device).view(n, 1, 1, 1), torch.arange(3, device=device).view(1, 3, 1, 1),
+                  rows, cols]
+
+
+def class_weights(labels: torch.Tensor, heads: dict[str, list[str]], power: float) -> dict[str, torch.Tensor]:
+    """Per head, weights ~ count^-power, scaled so the average weight of a training example is 1."""
+    weights = {}
+    for column, (name, names) in enumerate(heads.items()):
+        known = labels[:, column][labels[:, column] != IGNORE_INDEX]
+        counts = torch.bincount(known, minlength=len(names)).float()
+        weight = (counts + 1).pow(-power)
+        weights[name] = weight / ((weight * counts).sum() / counts.sum())
+    return weights
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+def load_backbone_weights(model: FashionResNetModel, source: str) -> str:
+    """Initialise the backbone from `source`; returns what was used, for the card."""
+    if source == "none":
+        return "random"
+    if source.endswith(".safetensors"):
+        state = {k: v for k, v in safetensors.torch.load_file(source).items() if not k.startswith(("fc.", "head."))}
+        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise SystemExit(f"{source} does not match {model.config.architecture}: "
+                             f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+        return f"file:{source}"
+    if source not in ("auto", "imagenet"):
+        raise SystemExit(f"--backbone_weights must be auto, imagenet, none or a .safetensors file, not {source!r}")
+    try:
+        pretrained = timm.create_model(model.config.architecture, pretrained=True, num_classes=0)
+    except (OSError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
+        if source == "auto":
+            print(f"ImageNet weights for {model.config.architecture} are not reachable ({type(error).__name__}); "
+                  "training from random initialisation.", file=sys.stderr)
+            return "random"
+        raise SystemExit(
+            f"cannot download ImageNet weights for {model.config.architecture} from the Hugging Face Hub "
+            f"({type(error).__name__}: {error}).\nGo online (unset HF_HUB_OFFLINE), pass a local file with "
+            "--backbone_weights PATH.safetensors, or train from scratch with --backbone_weights none."
+        ) from None
+    model.backbone.load_state_dict(pretrained.state_dict())
+    return f"hub:{pretrained.pretrained_cfg.get('hf_hub_id') or model.config.architecture}"
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate_heads(model, accelerator: Accelerator, model_input: Callable[[torch.Tensor], torch.Tensor],
+                   split: dict, loader: DataLoader, heads: dict[str, list[str]]) -> dict:
+    """Top-1 accuracy, macro-F1, per-class accuracy and confusion matrix per head, each image counted once."""
+    model.eval()
+    predictions, references = [], []
+    for index in loader:
+        with accelerator.autocast():
+            logits = model(model_input(split["pixels"][index])).logits
+        batch_predictions = torch.stack([head_logits.argmax(-1) for head_logits in logits.values()], dim=1)
+        batch_predictions, batch_labels = accelerator.gather_for_metrics((batch_predictions, split["labels"][index]))
+        predictions.append(batch_predictions.cpu())
+        references.append(batch_labels.cpu())
+    model.train()
+    predictions, references = torch.cat(predictions), torch.cat(references)
+    metric = evaluate.load(HEAD_METRICS)
+    results = {}
+    for column, (name, names) in enumerate(heads.items()):
+        known = references[:, column] != IGNORE_INDEX
+        scores = metric.compute(predictions=predictions[known, column], references=references[known, column],
+                                num_classes=len(names))
+        scores["per_class"] = {
+            label: {"accuracy": accuracy, "support": support}
+            for label, accuracy, support in zip(names, scores.pop("per_class_accuracy"), scores.pop("support"))
+        }
+        results[name] = scores
+    return results
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, progress: dict, keep: int) -> None:
+    """Write `checkpoint-{step}` atomically: a kill at any moment leaves the previous one usable."""
+    final = checkpoints / f"checkpoint-{step:08d}"
+    partial = checkpoints / f".partial-{step:08d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    if accelerator.is_main_process:
+        (partial / "progress.json").write_text(json.dumps(progress))
+        os.replace(partial, final)
+        for old in sorted(checkpoints.glob("checkpoint-*"))[:-keep]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    complete = sorted(checkpoints.glob("checkpoint-*"))
+    return complete[-1] if complete else None
+
+
+# -------------------------------------------------------------------------------------------- training
+
+
+class LossWindows:
+    """Sums the training loss on the device and syncs with the host only when a window is flushed.
+
+    The flushed windows (mean, batches) live in the checkpointed progress, so an epoch's mean loss is the
+    same whether or not the run was interrupted.
+    """
+
+    def __init__(self, accelerator: Accelerator, flushed: list[list[float]]) -> None:
+        self.accelerator, self.flushed = accelerator, flushed
+        self.total, self.batches = torch.zeros((), device=accelerator.device), 0
+        self.started = time.perf_counter()
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.total += loss.detach()
+        self.batches += 1
+
+    def flush(self, images_per_batch: float) -> tuple[float, float]:
+        """Close the window: its mean loss over all processes, and images/s."""
+        if self.batches == 0:
+            return math.nan, 0.0
+        mean = self.accelerator.reduce(self.total, "mean").item() / self.batches
+        rate = self.batches * images_per_batch / (time.perf_counter() - self.started)
+        self.flushed.append([mean, self.batches])
+        self.total.zero_()
+        self.batches, self.started = 0, time.perf_counter()
+        return mean, rate
+
+    def epoch_mean(self) -> float:
+        self.flush(0)
+        return sum(mean * n for mean, n in self.flushed) / max(sum(n for _, n in self.flushed), 1)
+
+
+def hardware(accelerator: Accelerator) -> str:
+    if accelerator.device.type == "cuda":
+        return f"{accelerator.num_processes} x {torch.cuda.get_device_name(accelerator.device)}"
+    return f"{accelerator.num_processes} process(es) on CPU ({platform.processor() or platform.machine()}, " \
+           f"{os.cpu_count()} cores)"
+
+
+def main(config: TrainConfig) -> Path:
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        # The batch size is global: the same command trains the same way on 1 or N processes.
+        dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
+        log_with=config.tracker,
+        project_dir=config.output_dir,
+    )
+    set_seed(config.seed)
+    output_dir, cache_dir = Path(config.output_dir), Path(config.cache_dir)
+    checkpoints = output_dir / "checkpoints"
+
+    with accelerator.main_process_first():
+        splits = load_splits(config.dataset, cache_dir)
+        heads = {head: splits["train"].features[head].names for head in data_scripts.HEADS}
+        processor = FashionImageProcessor.for_backbone(
+            config.architecture, size={"height": config.image_height, "width": config.image_width}
+        )
+        train, valid = (encode_split(splits[name], processor, cache_dir / "decoded") for name in ("train", "validation"))
+    # The whole (uint8) dataset lives on the device: batches are gathered there, never copied per step.
+    train, valid = ({k: v.to(accelerator.device) for k, v in s.items()} for s in (train, valid))
+
+    model = FashionResNetModel(
+        FashionResNetConfig(architecture=config.architecture, heads=heads, drop_rate=config.drop_rate)
+    )
+    backbone_init = load_backbone_weights(model, config.backbone_weights)
+    if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the global batch
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    train_loader = DataLoader(range(len(train["labels"])), batch_size=config.batch_size, shuffle=True, drop_last=True)
+    valid_loader = DataLoader(range(len(valid["labels"])), batch_size=config.eval_batch_size)
+    steps_per_epoch = len(train_loader) // config.gradient_accumulation_steps
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
+    model, optimizer, scheduler, train_loader, valid_loader = accelerator.prepare(
+        model, optimizer, scheduler, train_loader, valid_loader
+    )
+    forward = torch.compile(model) if config.compile else model
+    weights = {k: v.to(accelerator.device) for k, v in class_weights(train["labels"], heads, config.class_weight_power).items()}
+
+    progress = {"epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0,
+                "best": None, "history": []}
+    if config.resume and (checkpoint := latest_checkpoint(checkpoints)):
+        accelerator.load_state(str(checkpoint))
+        progress = json.loads((checkpoint / "progress.json").read_text())
+        accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']}, step {progress['step']})")
+    if config.tracker:
+        accelerator.init_trackers("fashion-resnet50", config={k: v for k, v in asdict(config).items() if v is not None})
+
+    def model_input(pixels: torch.Tensor) -> torch.Tensor:
+        pixels = processor.normalize(pixels)
+        return pixels.contiguous(memory_format=torch.channels_last) if config.channels_last else pixels
+
+    generator = torch.Generator(accelerator.device)
+    bar = tqdm(total=total_steps, initial=progress["step"], desc="training", unit="step",
+               disable=not accelerator.is_local_main_process)
+    started = time.perf_counter() - progress["train_seconds"]
+    while progress["epoch"] < config.epochs:
+        epoch = progress["epoch"]
+        model.train()
+        train_loader.set_epoch(epoch)
+        skipped = (progress["step"] - epoch * steps_per_epoch) * config.gradient_accumulation_steps
+        losses = LossWindows(accelerator, progress["epoch_losses"])
+        for draw, index in enumerate(accelerator.skip_first_batches(train_loader, skipped), start=skipped):
+            with accelerator.accumulate(model):
+                # Seeded by (seed, epoch, batch): a resumed run draws exactly the same augmentations.
+                generator.manual_seed((config.seed * 1000 + epoch) * len(train_loader) + draw)
+                flips, shifts = (drawn.chunk(accelerator.num_processes)[accelerator.process_index]
+                                 for drawn in draw_augmentations(config.batch_size, config.max_shift, generator))
+                pixels = model_input(augment(train["pixels"][index], flips, shifts, config.max_shift))
+                with accelerator.autocast():
+                    logits = forward(pixels).logits
+                loss = multi_head_loss(logits, train["labels"][index], config.label_smoothing, weights)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            losses.add(loss)
+            if not accelerator.sync_gradients:
+                continue
+            progress["step"] += 1
+            bar.update(1)
+            if progress["step"] % config.log_every == 0:
+                mean_loss, rate = losses.flush(config.batch_size / config.gradient_accumulation_steps)
+                bar.set_postfix(loss=f"{mean_loss:.3f}", img_s=f"{rate:.0f}")
+                accelerator.log({"train/loss": mean_loss, "train/images_per_s": rate}, step=progress["step"])
+            if config.checkpoint_every and progress["step"] % config.checkpoint_every == 0:
+                losses.flush(0)  # the epoch's loss so far must be in the checkpoint
+                progress["train_seconds"] = time.perf_counter() - started
+                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+
+        progress["epoch"] = epoch + 1
+        progress["train_seconds"] = time.perf_counter() - started
+        results = evaluate_heads(model, accelerator, model_input, valid, valid_loader, heads)
+        summary = {
+            "epoch": epoch + 1,
+            "elapsed_s": round(progress["train_seconds"], 2),
+            "train_loss": losses.epoch_mean(),
+            "mean_accuracy": float(np.mean([r["accuracy"] for r in results.values()])),
+            "accuracy": {name: r["accuracy"] for name, r in results.items()},
+            "macro_f1": {name: r["macro_f1"] for name, r in results.items()},
+        }
+        progress["history"].append(summary)
+        progress["epoch_losses"] = []
+        accelerator.log({f"val/{k}_{h}": v for k in ("accuracy", "macro_f1") for h, v in summary[k].items()},
+                        step=progress["step"])
+        accelerator.print(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
+            f"{h}={summary['accuracy'][h]:.3f}" for h in heads) + f" mean={summary['mean_accuracy']:.3f}")
+        if summary["mean_accuracy"] > progress["best_mean_accuracy"]:
+            progress["best_mean_accuracy"], progress["best"] = summary["mean_accuracy"], {"epoch": epoch + 1, "heads": results}
+            if accelerator.is_main_process:
+                pipe = pipeline(TASK, model=accelerator.unwrap_model(model), image_processor=processor)
+                pipe.save_pretrained(output_dir)
+        if not config.checkpoint_every:
+            save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+    bar.close()
+    accelerator.end_training()
+
+    if accelerator.is_main_process:
+        write_reports(output_dir, config, progress, valid, backbone_init, accelerator, len(train["labels"]))
+    return output_dir
+
+
+def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: dict, backbone_init: str,
+                  accelerator: Accelerator, train_examples: int) -> None:
+    """metrics.json, training.json, the dataset summary and the model card (docs/output_folder.md)."""
+    best = progress["best"]
+    metrics = {
+        "split": "validation",
+        "num_examples": len(valid["labels"]),
+        "best_epoch": best["epoch"],
+        "mean_accuracy": progress["best_mean_accuracy"],
+        "heads": best["heads"],
+        "history": progress["history"],
+    }
+    training = {
+        "hyperparameters": {k: v for k, v in asdict(config).items() if k not in ("output_dir", "cache_dir", "resume")},
+        "backbone_init": backbone_init,
+        "dataset": config.dataset,
+        "train_examples": train_examples,
+        "validation_examples": len(valid["labels"]),
+        "train_seconds": round(progress["train_seconds"], 2),
+        "hardware": hardware(accelerator),
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "library_versions": {lib.__name__: lib.__version__ for lib in (torch, timm, transformers)},
+        "command": " ".join(["accelerate launch", *sys.argv]),
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (output_dir / "training.json").write_text(json.dumps(training, indent=2))
+    summary = Path(config.dataset) / "cleaning_summary.json"
+    if summary.exists():
+        shutil.copyfile(summary, output_dir / "dataset_summary.json")
+    write_model_card(output_dir)
+    heads = metrics["heads"]
+    print("\n".join(f"{name:>12}: accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" for name, r in heads.items()))
+    print(f"model folder: {output_dir.resolve()}")
+
+
+if __name__ == "__main__":
+    main(parse_config())
