@@ -1,0 +1,80 @@
+"""Gradio demo of fashion-resnet50 (the Hugging Face Spaces `app.py`): upload a product photo and see every
+head's top predictions with their scores.
+
+  python app.py [--model FOLDER_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
+
+The model is `--model`, else $MODEL_ID, else outputs/fashion-resnet50. On Spaces, GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT set the address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a demo has no business phoning home
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+from transformers import Pipeline, pipeline  # noqa: E402
+
+DEFAULT_MODEL = "outputs/fashion-resnet50"
+TOP_K = 3
+# System fonts: the default theme would fetch Google Fonts, which offline machines cannot reach.
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+HeadScores = dict[str, float]
+
+
+def load_classifier(model: str) -> Pipeline:
+    """The model folder's or Hub repo's own pipeline, on the GPU when there is one."""
+    return pipeline(model=model, trust_remote_code=True, device=0 if torch.cuda.is_available() else "cpu")
+
+
+def head_names(classifier: Pipeline) -> list[str]:
+    """The heads in config order."""
+    return list(classifier.model.config.heads)
+
+
+def predict(classifier: Pipeline, image_path: str | None) -> list[HeadScores | None]:
+    """One `{label: score}` per head for an uploaded image; nothing for a cleared one."""
+    heads = head_names(classifier)
+    if image_path is None:
+        return [None] * len(heads)
+    try:
+        prediction = classifier(image_path, top_k=TOP_K)
+    except ValueError as error:  # ImageLoadError: show the reason instead of a generic failure
+        raise gr.Error(str(error)) from error
+    return [{p["label"]: p["score"] for p in prediction[head]} for head in heads]
+
+
+def build_demo(classifier: Pipeline, model_name: str) -> gr.Blocks:
+    """An image input and one `gr.Label` per head (element id `label-<head>`), updated on upload."""
+    with gr.Blocks(title="fashion-resnet50") as demo:
+        gr.Markdown(f"# fashion-resnet50\nUpload a product photo (one item, plain background). Model: `{model_name}`")
+        with gr.Row():
+            image = gr.Image(type="filepath", sources=["upload"], label="product photo", height=400)
+            with gr.Column():
+                labels = [gr.Label(num_top_classes=TOP_K, label=head, elem_id=f"label-{head}")
+                          for head in head_names(classifier)]  # fmt: skip
+        image.change(lambda path: predict(classifier, path), inputs=image, outputs=labels)
+    return demo
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=os.environ.get("MODEL_ID", DEFAULT_MODEL), help="model folder or Hub id")
+    parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    demo = build_demo(load_classifier(args.model), args.model)
+    demo.launch(server_name=args.host, server_port=args.port, theme=THEME)
+
+
+if __name__ == "__main__":
+    main()

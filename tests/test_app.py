@@ -1,0 +1,76 @@
+"""app.py: the Gradio demo in a real headless Chromium shows, per head, the pipeline's answer for an upload."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import app  # noqa: E402
+from helpers_output import build_output_folder, fixture_paths  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+# The machine's network is closed: without these Chromium waits on sync, updates and QUIC probes.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+UI_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory):
+    return app.load_classifier(str(build_output_folder(tmp_path_factory.mktemp("trained"))))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_url(classifier) -> Iterator[str]:
+    demo = app.build_demo(classifier, "test model")
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, theme=app.THEME)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_predict_gives_each_head_its_top_scores_in_config_order(classifier) -> None:
+    image = str(fixture_paths()[0])
+    expected = classifier(image, top_k=app.TOP_K)
+    shown = app.predict(classifier, image)
+    assert [list(scores) for scores in shown] == [[p["label"] for p in expected[h]] for h in app.head_names(classifier)]
+    assert app.predict(classifier, None) == [None] * len(app.head_names(classifier))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install -y chromium")
+def test_demo_in_a_headless_browser_shows_the_pipeline_answer(classifier, demo_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    image = fixture_paths()[2]
+    expected = {head: answer[0]["label"] for head, answer in classifier(str(image)).items()}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            tmp_path / "chromium-profile", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(demo_url, timeout=UI_TIMEOUT_MS)
+            page.locator("input[type=file]").first.set_input_files(image)
+            shown = {}
+            for head, label in expected.items():
+                value = page.locator(f"#label-{head} [data-testid=label-output-value]")
+                expect(value).to_have_text(label, timeout=UI_TIMEOUT_MS)
+                shown[head] = value.inner_text()
+            page.screenshot(path=ARTIFACTS / "app.png", full_page=True)
+        finally:
+            browser.close()
+    assert shown == expected
