@@ -186,11 +186,16 @@ def load_backbone_weights(model: FashionResNetModel, source: str) -> str:
     if source == "none":
         return "random"
     if source.endswith(".safetensors"):
+        # A timm checkpoint carries its own classifier; the heads replace it.
         state = {k: v for k, v in safetensors.torch.load_file(source).items() if not k.startswith(("fc.", "head."))}
-        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
-        if missing or unexpected:
+        expected = model.backbone.state_dict()
+        problems = sorted(expected.keys() ^ state.keys()) + sorted(
+            k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape
+        )
+        if problems:
             raise SystemExit(f"{source} does not match {model.config.architecture}: "
-                             f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+                             f"{len(problems)} missing, unexpected or mis-shaped tensors, e.g. {problems[:5]}")
+        model.backbone.load_state_dict(state)
         return f"file:{source}"
     if source not in ("auto", "imagenet"):
         raise SystemExit(f"--backbone_weights must be auto, imagenet, none or a .safetensors file, not {source!r}")
@@ -357,6 +362,8 @@ def main(config: TrainConfig) -> Path:
         accelerator.load_state(str(checkpoint))
         progress = json.loads((checkpoint / "progress.json").read_text())
         accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']}, step {progress['step']})")
+    elif config.resume:
+        accelerator.print(f"no checkpoint in {checkpoints}: starting from scratch")
     if config.tracker:
         accelerator.init_trackers("fashion-resnet50", config={k: v for k, v in asdict(config).items() if v is not None})
 
@@ -430,6 +437,9 @@ def main(config: TrainConfig) -> Path:
     accelerator.end_training()
 
     if accelerator.is_main_process:
+        # Resume state (optimizer, RNG: pickled by accelerate) is only for an unfinished run; the finished
+        # folder is exactly what push_to_hub.py uploads.
+        shutil.rmtree(checkpoints, ignore_errors=True)
         write_reports(output_dir, config, progress, valid, backbone_init, accelerator, len(train["labels"]))
     return output_dir
 
