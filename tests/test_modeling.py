@@ -260,3 +260,22 @@ def test_processor_for_backbone_matches_model_architecture():
     import timm
 
     assert processor.image_mean == list(timm.models.get_pretrained_cfg("test_resnet").mean)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: checkpointed segments are recomputed in backward in train mode, so every "
+    "BatchNorm in them updates its running statistics twice per step (momentum applied twice, "
+    "num_batches_tracked += 2); eval-mode results of a model trained with checkpointing differ",
+)
+def test_gradient_checkpointing_keeps_batchnorm_running_stats(pixels):
+    labels = random_labels(4)
+    stats = []
+    for checkpointing in (False, True):
+        model = make_tiny_model().train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+        model(pixels, labels=labels).loss.backward()
+        stats.append({k: v.clone() for k, v in model.state_dict().items() if "running" in k or "batches" in k})
+    for key in stats[0]:
+        torch.testing.assert_close(stats[1][key], stats[0][key], msg=key)
