@@ -26,6 +26,9 @@ from modeling import FashionAttributesPipeline, FashionImageProcessor, FashionRe
 
 FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
 
+# The models are tiny: one thread is as fast, and avoids spinning threads when the CPUs are shared.
+torch.set_num_threads(1)
+
 # Deliberately NOT in alphabetical order (head order is meaningful: the columns of a (batch, heads) labels
 # tensor and the order of the logits); label lists are not sorted either.
 TINY_HEADS = {

@@ -74,6 +74,7 @@ def fresh_process_report(saved_folder, image_paths, tmp_path_factory):
     out = workdir / "report.json"
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONSTARTUP")}
     env["HF_HUB_OFFLINE"] = "1"
+    env["OMP_NUM_THREADS"] = "1"
     env["HF_MODULES_CACHE"] = str(tmp_path_factory.mktemp("hf_modules"))  # no stale copies of the code
     completed = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(saved_folder), str(out), *map(str, image_paths)],
