@@ -277,33 +277,42 @@ def latest_checkpoint(checkpoints: Path) -> Path | None:
 class LossWindows:
     """Sums the training loss on the device and syncs with the host only when a window is flushed.
 
-    The flushed windows (mean, batches) live in the checkpointed progress, so an epoch's mean loss is the
-    same whether or not the run was interrupted.
+    The flushed windows [mean loss, batches, seconds] live in the checkpointed progress, so an epoch's mean
+    loss is the same whether or not the run was interrupted. Seconds count training steps only.
     """
 
-    def __init__(self, accelerator: Accelerator, flushed: list[list[float]]) -> None:
-        self.accelerator, self.flushed = accelerator, flushed
+    def __init__(self, accelerator: Accelerator, flushed: list[list[float]], images_per_batch: float) -> None:
+        self.accelerator, self.flushed, self.images_per_batch = accelerator, flushed, images_per_batch
         self.total, self.batches = torch.zeros((), device=accelerator.device), 0
+        self.restart_clock()
+
+    def restart_clock(self) -> None:
+        """Start timing anew, e.g. after a checkpoint save that is not training time."""
         self.started = time.perf_counter()
 
     def add(self, loss: torch.Tensor) -> None:
         self.total += loss.detach()
         self.batches += 1
 
-    def flush(self, images_per_batch: float) -> tuple[float, float]:
-        """Close the window: its mean loss over all processes, and images/s."""
+    def flush(self) -> tuple[float, float]:
+        """Close the window: its mean loss over all processes, and its images/s."""
         if self.batches == 0:
             return math.nan, 0.0
-        mean = self.accelerator.reduce(self.total, "mean").item() / self.batches
-        rate = self.batches * images_per_batch / (time.perf_counter() - self.started)
-        self.flushed.append([mean, self.batches])
+        mean = self.accelerator.reduce(self.total, "mean").item() / self.batches  # the step loop's only sync
+        window = [mean, self.batches, time.perf_counter() - self.started]
+        self.flushed.append(window)
         self.total.zero_()
-        self.batches, self.started = 0, time.perf_counter()
-        return mean, rate
+        self.batches = 0
+        self.restart_clock()
+        return mean, window[1] * self.images_per_batch / window[2]
 
-    def epoch_mean(self) -> float:
-        self.flush(0)
-        return sum(mean * n for mean, n in self.flushed) / max(sum(n for _, n in self.flushed), 1)
+    def epoch_summary(self) -> tuple[float, float]:
+        """The epoch's mean training loss and training images/s."""
+        self.flush()
+        batches = sum(n for _, n, _ in self.flushed)
+        seconds = sum(t for _, _, t in self.flushed)
+        mean = sum(loss * n for loss, n, _ in self.flushed) / max(batches, 1)
+        return mean, batches * self.images_per_batch / max(seconds, 1e-9)
 
 
 def hardware(accelerator: Accelerator) -> str:
@@ -380,7 +389,7 @@ def main(config: TrainConfig) -> Path:
         model.train()
         train_loader.set_epoch(epoch)
         skipped = (progress["step"] - epoch * steps_per_epoch) * config.gradient_accumulation_steps
-        losses = LossWindows(accelerator, progress["epoch_losses"])
+        losses = LossWindows(accelerator, progress["epoch_losses"], config.batch_size / config.gradient_accumulation_steps)
         for draw, index in enumerate(accelerator.skip_first_batches(train_loader, skipped), start=skipped):
             with accelerator.accumulate(model):
                 # Seeded by (seed, epoch, batch): a resumed run draws exactly the same augmentations.
@@ -401,21 +410,24 @@ def main(config: TrainConfig) -> Path:
             progress["step"] += 1
             bar.update(1)
             if progress["step"] % config.log_every == 0:
-                mean_loss, rate = losses.flush(config.batch_size / config.gradient_accumulation_steps)
+                mean_loss, rate = losses.flush()
                 bar.set_postfix(loss=f"{mean_loss:.3f}", img_s=f"{rate:.0f}")
                 accelerator.log({"train/loss": mean_loss, "train/images_per_s": rate}, step=progress["step"])
             if config.checkpoint_every and progress["step"] % config.checkpoint_every == 0:
-                losses.flush(0)  # the epoch's loss so far must be in the checkpoint
+                losses.flush()  # the epoch's loss so far must be in the checkpoint
                 progress["train_seconds"] = time.perf_counter() - started
                 save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+                losses.restart_clock()
 
+        train_loss, train_rate = losses.epoch_summary()
         progress["epoch"] = epoch + 1
         progress["train_seconds"] = time.perf_counter() - started
         results = evaluate_heads(model, accelerator, model_input, valid, valid_loader, heads)
         summary = {
             "epoch": epoch + 1,
             "elapsed_s": round(progress["train_seconds"], 2),
-            "train_loss": losses.epoch_mean(),
+            "train_loss": train_loss,
+            "train_images_per_s": round(train_rate, 1),
             "mean_accuracy": float(np.mean([r["accuracy"] for r in results.values()])),
             "accuracy": {name: r["accuracy"] for name, r in results.items()},
             "macro_f1": {name: r["macro_f1"] for name, r in results.items()},
