@@ -32,7 +32,7 @@ import transformers
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from datasets import Dataset, DatasetDict, Image
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+from huggingface_hub import hf_hub_download
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipeline
@@ -181,38 +181,48 @@ def class_weights(labels: torch.Tensor, heads: dict[str, list[str]], power: floa
 # --------------------------------------------------------------------------------------------- model
 
 
+def load_backbone_file(model: FashionResNetModel, path: str) -> None:
+    """Load a timm state dict from a safetensors file (never a pickle) into the backbone."""
+    # A timm checkpoint carries its own classifier; the heads replace it.
+    state = {k: v for k, v in safetensors.torch.load_file(path).items() if not k.startswith(("fc.", "head."))}
+    expected = model.backbone.state_dict()
+    problems = sorted(expected.keys() ^ state.keys()) + sorted(
+        k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape
+    )
+    if problems:
+        raise SystemExit(f"{path} does not match {model.config.architecture}: "
+                         f"{len(problems)} missing, unexpected or mis-shaped tensors, e.g. {problems[:5]}")
+    model.backbone.load_state_dict(state)
+
+
 def load_backbone_weights(model: FashionResNetModel, source: str) -> str:
-    """Initialise the backbone from `source`; returns what was used, for the card."""
+    """Initialise the backbone from `source` (see `TrainConfig.backbone_weights`); returns what was used."""
     if source == "none":
         return "random"
     if source.endswith(".safetensors"):
-        # A timm checkpoint carries its own classifier; the heads replace it.
-        state = {k: v for k, v in safetensors.torch.load_file(source).items() if not k.startswith(("fc.", "head."))}
-        expected = model.backbone.state_dict()
-        problems = sorted(expected.keys() ^ state.keys()) + sorted(
-            k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape
-        )
-        if problems:
-            raise SystemExit(f"{source} does not match {model.config.architecture}: "
-                             f"{len(problems)} missing, unexpected or mis-shaped tensors, e.g. {problems[:5]}")
-        model.backbone.load_state_dict(state)
+        load_backbone_file(model, source)
         return f"file:{source}"
     if source not in ("auto", "imagenet"):
         raise SystemExit(f"--backbone_weights must be auto, imagenet, none or a .safetensors file, not {source!r}")
+    architecture = model.config.architecture
+    pretrained_cfg = timm.models.get_pretrained_cfg(architecture)
+    repo_id = pretrained_cfg.hf_hub_id if pretrained_cfg else None
     try:
-        pretrained = timm.create_model(model.config.architecture, pretrained=True, num_classes=0)
-    except (OSError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
+        if not repo_id:
+            raise FileNotFoundError(f"timm lists no Hub weights for {architecture}")
+        path = hf_hub_download(repo_id, "model.safetensors")  # safetensors only: nothing is unpickled
+    except OSError as error:  # offline, unreachable, no such file: huggingface_hub's errors are OSErrors
         if source == "auto":
-            print(f"ImageNet weights for {model.config.architecture} are not reachable ({type(error).__name__}); "
+            print(f"ImageNet weights for {architecture} are not reachable ({type(error).__name__}); "
                   "training from random initialisation.", file=sys.stderr)
             return "random"
         raise SystemExit(
-            f"cannot download ImageNet weights for {model.config.architecture} from the Hugging Face Hub "
+            f"cannot download ImageNet weights for {architecture} from the Hugging Face Hub "
             f"({type(error).__name__}: {error}).\nGo online (unset HF_HUB_OFFLINE), pass a local file with "
             "--backbone_weights PATH.safetensors, or train from scratch with --backbone_weights none."
         ) from None
-    model.backbone.load_state_dict(pretrained.state_dict())
-    return f"hub:{pretrained.pretrained_cfg.get('hf_hub_id') or model.config.architecture}"
+    load_backbone_file(model, path)
+    return f"hub:{repo_id}"
 
 
 # ---------------------------------------------------------------------------------------- evaluation
@@ -317,9 +327,8 @@ class LossWindows:
 
 def hardware(accelerator: Accelerator) -> str:
     if accelerator.device.type == "cuda":
-        return f"{accelerator.num_processes} x {torch.cuda.get_device_name(accelerator.device)}"
-    return f"{accelerator.num_processes} process(es) on CPU ({platform.processor() or platform.machine()}, " \
-           f"{os.cpu_count()} cores)"
+        return torch.cuda.get_device_name(accelerator.device)
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def main(config: TrainConfig) -> Path:

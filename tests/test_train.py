@@ -159,6 +159,29 @@ def test_backbone_weights_load_from_a_local_safetensors_file(tmp_path):
         assert torch.equal(tensor, source.state_dict()[name]), name
 
 
+def test_imagenet_weights_come_from_the_hub_as_safetensors(tmp_path, monkeypatch):
+    source = timm.create_model("test_resnet", num_classes=0)
+    safetensors.torch.save_file(source.state_dict(), tmp_path / "model.safetensors")
+    requests = []
+
+    def hub(repo_id: str, filename: str) -> str:  # the Hub boundary
+        requests.append((repo_id, filename))
+        return str(tmp_path / filename)
+
+    monkeypatch.setattr(train, "hf_hub_download", hub)
+    model = FashionResNetModel(FashionResNetConfig(architecture="test_resnet", heads={"a": ["x", "y"]}))
+    assert train.load_backbone_weights(model, "imagenet") == "hub:timm/test_resnet.r160_in1k"
+    assert requests == [("timm/test_resnet.r160_in1k", "model.safetensors")]
+    for name, tensor in model.backbone.state_dict().items():
+        assert torch.equal(tensor, source.state_dict()[name]), name
+
+
+def test_auto_weights_fall_back_to_random_init_offline(capsys):
+    model = FashionResNetModel(FashionResNetConfig(architecture="test_resnet", heads={"a": ["x", "y"]}))
+    assert train.load_backbone_weights(model, "auto") == "random"
+    assert "training from random initialisation" in capsys.readouterr().err
+
+
 def test_backbone_file_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "other.safetensors"
     safetensors.torch.save_file(timm.create_model("resnet18", num_classes=0).state_dict(), path)
