@@ -1,0 +1,110 @@
+"""What the benchmark scripts share: device, timing, validation images, the saved pipeline, JSON out."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+import timm
+import torch
+import transformers
+from datasets import Image
+from tqdm.auto import tqdm
+from transformers import Pipeline, pipeline
+
+import data_scripts
+from modeling import TASK, load_rgb_image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (as `accelerate launch --mixed_precision bf16`); full precision elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_per_second(step: Callable[[], Any], images_per_step: int, warmup: int, steps: int,
+                      device: torch.device, desc: str) -> float:
+    """Run `step` `warmup` times untimed (compilation, cuDNN autotuning), then `steps` times timed."""
+    for _ in tqdm(range(warmup), desc=f"{desc} (warmup)", unit="step", leave=False):
+        step()
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in tqdm(range(steps), desc=desc, unit="step", leave=False):
+        step()
+    synchronize(device)  # CUDA calls are asynchronous: the clock stops when the device is done
+    return steps * images_per_step / (time.perf_counter() - started)
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Which machine and libraries produced a figure."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
+               f"{torch.get_num_threads()} torch threads)"
+    return {"device": name, "library_versions": {lib.__name__: lib.__version__ for lib in (torch, timm, transformers)}}
+
+
+def write_json(path: str | Path | None, data: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'240x320' -> (width, height), PIL's order."""
+    width, height = (int(part) for part in text.lower().split("x"))
+    return width, height
+
+
+@dataclass
+class LabelledImages:
+    """Decoded RGB images of one split with their labels; -1 marks a missing label."""
+
+    images: list[PIL.Image.Image]
+    labels: dict[str, list[int]]
+    names: dict[str, list[str]]
+
+
+def load_images(dataset: str, split: str = "validation", limit: int | None = None) -> LabelledImages:
+    """Decode (up to `limit` of) a prepared split into PIL images, so that timed code never decodes files."""
+    data = data_scripts.load_prepared(dataset)[split]
+    if limit is not None:
+        data = data.select(range(min(limit, len(data))))
+    raw = data.cast_column("image", Image(decode=False))["image"]
+    images = [load_rgb_image(item["bytes"] or item["path"]) for item in tqdm(raw, desc=f"decoding {split}", unit="img")]
+    heads = data_scripts.HEADS
+    return LabelledImages(images, {head: data[head] for head in heads},
+                          {head: data.features[head].names for head in heads})
+
+
+def load_pipeline(model_dir: str | Path, device: torch.device, channels_last: bool = True) -> Pipeline:
+    """The saved `fashion-attributes` pipeline as a user loads it: its own code and processor, bf16 on CUDA."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    classifier = pipeline(TASK, model=str(model_dir), trust_remote_code=True, device=device, dtype=dtype)
+    if channels_last:
+        classifier.model.to(memory_format=torch.channels_last)
+    return classifier

@@ -1,0 +1,83 @@
+"""Inference throughput: the bare model's forward vs the `fashion-attributes` pipeline, same model and device.
+
+    python -m benchmarks.inference_throughput --model results/x/model --dataset cache/full --batch-size 256 \
+        --output results/x/inference_throughput.json
+
+(1) bare: `model(pixel_values)` in eval mode under no_grad, channels_last, bf16 on CUDA, on one synthetic batch
+already on the device at the processor's size. (2) pipeline: the saved folder loaded with trust_remote_code
+(`device=0` on GPU, bf16 weights), `pipe(images, batch_size=B)` on N validation images decoded beforehand,
+so what is timed is preprocessing + forward + postprocessing. Issue 5 asks for (2) >= 70 % of (1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import (autocast, environment, images_per_second, load_images, load_pipeline, pick_device,
+                               write_json)
+
+TARGET_RATIO = 0.70
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="trained model folder (train.py output)")
+    parser.add_argument("--dataset", default="data/sample", help="prepared dataset: its validation images are used")
+    parser.add_argument("--output", type=Path, help="JSON file to write")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--num-images", type=int, default=4096, help="validation images through the pipeline")
+    parser.add_argument("--num-workers", type=int, default=0, help="pipeline DataLoader workers (preprocessing)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed bare batches")
+    parser.add_argument("--steps", type=int, default=50, help="timed bare batches")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    device = pick_device()
+    classifier = load_pipeline(args.model, device)
+    model, size = classifier.model.eval(), classifier.image_processor.size
+
+    pixels = torch.randn(args.batch_size, 3, size["height"], size["width"], device=device)
+    pixels = pixels.contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def forward() -> None:
+        with autocast(device):
+            model(pixels)
+
+    bare = images_per_second(forward, args.batch_size, args.warmup, args.steps, device, "bare model forward")
+
+    images = load_images(args.dataset, limit=args.num_images).images
+    # Untimed pass over a few batches: cuDNN picks its kernels for the batch sizes the timed pass uses.
+    classifier(images[: 2 * args.batch_size], batch_size=args.batch_size, num_workers=args.num_workers)
+    started = time.perf_counter()
+    predictions = classifier(images, batch_size=args.batch_size, num_workers=args.num_workers)
+    seconds = time.perf_counter() - started  # the answers are Python objects on the host: nothing left queued
+    assert len(predictions) == len(images)
+    end_to_end = len(images) / seconds
+
+    result = {
+        "settings": {"model": str(args.model), "image_height": size["height"], "image_width": size["width"],
+                     "batch_size": args.batch_size, "num_images": len(images), "num_workers": args.num_workers,
+                     "dtype": str(model.dtype).removeprefix("torch."), "channels_last": True,
+                     "bare_warmup_batches": args.warmup, "bare_timed_batches": args.steps},
+        "bare_images_per_s": round(bare, 1),
+        "pipeline_images_per_s": round(end_to_end, 1),
+        "ratio": round(end_to_end / bare, 4),
+        "target_ratio": TARGET_RATIO,
+        **environment(device),
+    }
+    print(f"bare model forward: {bare:,.0f} images/s\n"
+          f"pipeline ({len(images)} images, batch {args.batch_size}): {end_to_end:,.0f} images/s\n"
+          f"ratio: {result['ratio']:.1%} (issue 5 target: >= {TARGET_RATIO:.0%}) on {result['device']}")
+    write_json(args.output, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
