@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -30,8 +31,8 @@ import torch
 import torch.nn.functional as F
 import transformers
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
-from datasets import Dataset, DatasetDict, Image
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from datasets import ClassLabel, Dataset, DatasetDict, Image
 from huggingface_hub import hf_hub_download
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -75,7 +76,7 @@ class TrainConfig:
     )
     image_height: int = 80
     image_width: int = 60
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = field(default=64, metadata={"help": "global batch, over all processes"})
     gradient_accumulation_steps: int = 1
     lr: float = 2e-3
@@ -116,10 +117,16 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 
 
 def load_splits(source: str, cache_dir: Path) -> DatasetDict:
-    """A prepared dataset (folder or Hub id); a raw Kaggle folder is cleaned and split first."""
-    if (Path(source) / "styles.csv").exists():
-        return data_scripts.prepare(source, output_dir=cache_dir / f"prepared-{Path(source).resolve().name}")
-    return data_scripts.load_prepared(source)
+    """A prepared dataset (folder or Hub id) as it is; raw data (a Kaggle folder, a Parquet file or a Hub
+    dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache."""
+    if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
+        splits = data_scripts.load_prepared(source)
+        if "validation" in splits and all(isinstance(splits["train"].features.get(h), ClassLabel) for h in data_scripts.HEADS):
+            return splits
+    prepared = cache_dir / "prepared" / re.sub(r"[^\w.-]+", "--", source.strip("/"))
+    if len(data_scripts.prepare(source, output_dir=prepared)["train"]) == 0:
+        raise SystemExit(f"no training rows are left after cleaning {source}: see {prepared / 'cleaning_summary.json'}")
+    return data_scripts.load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
 
 
 def encode_split(split: Dataset, processor: FashionImageProcessor, cache_dir: Path) -> dict[str, torch.Tensor]:
@@ -335,9 +342,9 @@ def main(config: TrainConfig) -> Path:
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         # The batch size is global: the same command trains the same way on 1 or N processes.
-        dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
+        dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True, non_blocking=True),
         log_with=config.tracker,
-        project_dir=config.output_dir,
+        project_config=ProjectConfiguration(config.output_dir, logging_dir=str(Path(config.output_dir) / "runs")),
     )
     set_seed(config.seed)
     output_dir, cache_dir = Path(config.output_dir), Path(config.cache_dir)
@@ -362,8 +369,12 @@ def main(config: TrainConfig) -> Path:
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
-    train_loader = DataLoader(range(len(train["labels"])), batch_size=config.batch_size, shuffle=True, drop_last=True)
-    valid_loader = DataLoader(range(len(valid["labels"])), batch_size=config.eval_batch_size)
+    # The loaders yield only indices into the device-resident tensors; pinned + non-blocking, their copy to
+    # the GPU does not make the host wait for the GPU.
+    pin = accelerator.device.type == "cuda"
+    train_loader = DataLoader(range(len(train["labels"])), batch_size=config.batch_size, shuffle=True,
+                              drop_last=True, pin_memory=pin)
+    valid_loader = DataLoader(range(len(valid["labels"])), batch_size=config.eval_batch_size, pin_memory=pin)
     steps_per_epoch = len(train_loader) // config.gradient_accumulation_steps
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -15,6 +15,8 @@ import safetensors.torch
 import timm
 import torch
 
+import datasets
+
 import data_scripts
 import train
 from modeling import IGNORE_INDEX, FashionResNetConfig, FashionResNetModel
@@ -222,3 +224,19 @@ def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
     (tmp_path / "checkpoint-00000005").mkdir()
     (tmp_path / ".partial-00000010").mkdir()  # a kill during save_state leaves this behind
     assert train.latest_checkpoint(tmp_path) == tmp_path / "checkpoint-00000005"
+
+
+def test_raw_data_in_the_hub_schema_is_cleaned_then_trained_on(tmp_path):
+    # A Parquet file shaped like `ashraq/fashion-product-images-small` (image + raw string columns), as
+    # `load_dataset` of that Hub id gives it: train.py prepares it with data_scripts, then trains.
+    sample = data_scripts.load_prepared(data_scripts.SAMPLE_DIR)["train"]
+    as_strings = datasets.Features({**sample.features, **{h: datasets.Value("string") for h in data_scripts.HEADS}})
+    raw = sample.map(lambda row: {h: sample.features[h].int2str(row[h]) for h in data_scripts.HEADS},
+                     features=as_strings)
+    raw.to_parquet(tmp_path / "raw.parquet")
+    output = tmp_path / "out"
+    launch(*TINY, "--dataset", str(tmp_path / "raw.parquet"), "--epochs", "1", "--output_dir", str(output),
+           "--cache_dir", str(tmp_path / "cache"), processes=0)
+    summary = read_json(output, "training.json")
+    assert summary["train_examples"] > 0
+    assert (tmp_path / "cache" / "prepared").is_dir()
