@@ -1,0 +1,119 @@
+"""benchmarks/: each script end to end on CPU with test_resnet and a few real rows of the bundled sample.
+
+Figures are only checked for shape and sign: speed targets are read off the scripts' output on the H100.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmarks import inference_throughput, robustness, summary, train_throughput
+from modeling import load_rgb_image
+from test_train import make_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+HEADS = ["articleType", "baseColour", "season", "usage"]
+
+
+def run(main, *argv: str) -> tuple[dict, str]:
+    """A script's `main(argv)`: its result and what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = main(list(argv))
+    return result, printed.getvalue()
+
+
+def assert_json(path: Path, result: dict, positive: list[str]) -> None:
+    assert json.loads(path.read_text()) == json.loads(json.dumps(result))
+    for key in positive:
+        assert result[key] > 0, key
+    assert result["device"].startswith("CPU") and result["library_versions"]["torch"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("bench-data"), range(96), range(48))
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory) -> tuple[Path, dict, str]:
+    """train_throughput.py, keeping train.py's model folder for the other benchmarks."""
+    folder = tmp_path_factory.mktemp("bench")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # the script sets it for train.main: keep it local
+        result, printed = run(train_throughput.main, "--architecture", "test_resnet", "--batch-size", "16",
+                              "--epochs", "2", "--warmup", "1", "--steps", "2", "--dataset", str(dataset),
+                              "--cache-dir", str(folder / "cache"), "--train-output-dir", str(folder / "model"),
+                              "--output", str(folder / "train_throughput.json"))
+    return folder, result, printed
+
+
+def test_train_throughput(trained):
+    folder, result, printed = trained
+    assert "bare model training:" in printed and "train.py (epoch 2 of 2):" in printed and "ratio:" in printed
+    assert_json(folder / "train_throughput.json", result, ["bare_images_per_s", "train_py_images_per_s", "ratio"])
+    assert len(result["train_py_images_per_s_by_epoch"]) == 2
+    assert result["settings"]["architecture"] == "test_resnet" and result["settings"]["batch_size"] == 16
+    assert result["ratio"] == pytest.approx(result["train_py_images_per_s"] / result["bare_images_per_s"], rel=1e-3)
+
+
+def test_preset_is_the_starting_point():
+    args = train_throughput.parse_args(["--preset", "h100", "--batch-size", "64"])
+    config = train_throughput.train_config(args, "unused")
+    assert (config.batch_size, config.image_height, config.compile) == (64, 128, True)  # flag over preset
+    assert config.backbone_weights == "none"
+
+
+def test_inference_throughput(trained, dataset):
+    folder, _, _ = trained
+    output = folder / "inference_throughput.json"
+    result, printed = run(inference_throughput.main, "--model", str(folder / "model"), "--dataset", str(dataset),
+                          "--batch-size", "16", "--num-images", "32", "--warmup", "1", "--steps", "2",
+                          "--output", str(output))
+    assert "bare model forward:" in printed and "pipeline (32 images, batch 16):" in printed
+    assert_json(output, result, ["bare_images_per_s", "pipeline_images_per_s", "ratio"])
+
+
+def test_robustness(trained, dataset):
+    folder, _, _ = trained
+    output = folder / "robustness.json"
+    result, printed = run(robustness.main, "--model", str(folder / "model"), "--dataset", str(dataset),
+                          "--batch-size", "16", "--output", str(output))
+    assert "240x320+JPEG90" in printed and "within 3 points on every head" in printed
+    assert_json(output, result, [])
+    assert result["settings"]["num_images"] == 48
+    for pass_ in ("native", "upscaled"):
+        assert set(result[pass_]) == set(HEADS)
+        assert all(0 <= scores["accuracy"] <= 1 for scores in result[pass_].values())
+    assert result["accuracy_difference_points"] == {
+        head: round(100 * (result["upscaled"][head]["accuracy"] - result["native"][head]["accuracy"]), 2)
+        for head in HEADS}
+
+
+def test_enlarge_gives_the_requested_size():
+    image = load_rgb_image(next((REPO / "tests" / "fixtures" / "images").glob("*.jpg")))
+    assert robustness.enlarge(image, (240, 320), 90).size == (240, 320)
+
+
+def test_summary_from_the_jsons(trained, tmp_path):
+    # Requires the two benchmark tests above to have written their JSONs into the shared folder.
+    folder, _, _ = trained
+    if not (folder / "robustness.json").exists() or not (folder / "inference_throughput.json").exists():
+        pytest.skip("needs test_inference_throughput and test_robustness first")
+    (folder / "hardware.txt").write_text("nvidia-smi: not available (no NVIDIA GPU)\n")
+    (folder / "steps.tsv").write_text("train\t12.5\taccelerate launch train.py --epochs 2\n")
+    text = summary.build_summary(folder)
+    assert "CPU smoke run, not the H100 figures" in text
+    for heading in ("## Accuracy", "## Throughput", "## Robustness", "## Hardware and software", "## Commands"):
+        assert heading in text
+    assert "| train | 12 s | `accelerate launch train.py --epochs 2` |" in text
+
+
+def test_reproduce_script_parses():
+    subprocess.run(["bash", "-n", str(REPO / "benchmarks" / "reproduce.sh")], check=True)
