@@ -6,7 +6,7 @@
 #   benchmarks/reproduce.sh --tiny [NAME]     CPU smoke run: test_resnet, bundled sample, 2 epochs (NAME: cpu-tiny)
 #   TINY=1 benchmarks/reproduce.sh            same as --tiny
 #
-# On one H100 the whole run takes about 5 minutes (most of it torch.compile warm-ups and image decoding).
+# Meant to end well within 10 minutes on one H100 (not yet timed on one: results/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
