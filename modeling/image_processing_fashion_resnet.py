@@ -3,6 +3,7 @@ evaluation and inference."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Sequence
@@ -86,6 +87,16 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
         raise ImageLoadError(f"cannot read image {describe(source)}: {reason}") from error
 
 
+@functools.lru_cache(maxsize=32)
+def _channel_constants(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std in uint8 units, (1, 3, 1, 1), made once per device: a host-to-GPU copy of fresh
+    constants at every training step would make the host wait for the GPU."""
+    mean_255, std_255 = ((torch.tensor(v, dtype=dtype).view(1, -1, 1, 1) * 255).to(device) for v in (mean, std))
+    return mean_255, std_255
+
+
 class FashionImageProcessor(BaseImageProcessor):
     r"""
     Resizes product photos to a fixed size without distorting the item (fit inside, then pad with the
@@ -144,8 +155,7 @@ class FashionImageProcessor(BaseImageProcessor):
 
     def normalize(self, pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """uint8 (N, 3, H, W) -> normalised float, on whatever device `pixels` is on."""
-        mean = torch.tensor(self.image_mean, device=pixels.device, dtype=dtype).view(1, -1, 1, 1) * 255
-        std = torch.tensor(self.image_std, device=pixels.device, dtype=dtype).view(1, -1, 1, 1) * 255
+        mean, std = _channel_constants(tuple(self.image_mean), tuple(self.image_std), pixels.device, dtype)
         return (pixels.to(dtype) - mean) / std
 
     def preprocess(
