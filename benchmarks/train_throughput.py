@@ -97,12 +97,13 @@ def main(argv: list[str] | None = None) -> dict:
             torch.cuda.empty_cache()
         output_dir = train.main(config)
         history = json.loads((output_dir / "metrics.json").read_text())["history"]
+        mixed_precision = json.loads((output_dir / "training.json").read_text())["mixed_precision"]
     end_to_end = history[-1]["train_images_per_s"]
     result = {
         "settings": {"architecture": config.architecture, "image_height": config.image_height,
                      "image_width": config.image_width, "batch_size": config.batch_size,
                      "channels_last": config.channels_last, "compile": config.compile,
-                     "mixed_precision": os.environ["ACCELERATE_MIXED_PRECISION"], "dataset": config.dataset,
+                     "mixed_precision": mixed_precision, "dataset": config.dataset,
                      "epochs": config.epochs, "bare_warmup_steps": args.warmup, "bare_timed_steps": args.steps},
         "bare_images_per_s": round(bare, 1),
         "train_py_images_per_s": end_to_end,
