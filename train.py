@@ -79,7 +79,9 @@ class TrainConfig:
     image_height: int = 80
     image_width: int = 60
     epochs: int = 8
-    batch_size: int = field(default=64, metadata={"help": "global batch, over all processes"})
+    batch_size: int = field(
+        default=64, metadata={"help": "global batch over all processes; x gradient_accumulation_steps per update"}
+    )
     gradient_accumulation_steps: int = 1
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -413,7 +415,7 @@ def main(config: TrainConfig) -> Path:
         model.train()
         train_loader.set_epoch(epoch)
         skipped = (progress["step"] - epoch * steps_per_epoch) * config.gradient_accumulation_steps
-        losses = LossWindows(accelerator, progress["epoch_losses"], config.batch_size / config.gradient_accumulation_steps)
+        losses = LossWindows(accelerator, progress["epoch_losses"], images_per_batch=config.batch_size)
         for draw, index in enumerate(accelerator.skip_first_batches(train_loader, skipped), start=skipped):
             with accelerator.accumulate(model):
                 # Seeded by (seed, epoch, batch): a resumed run draws exactly the same augmentations.

@@ -12,6 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 import modeling
+from helpers_output import build_output_folder
 from modeling import FashionAttributesPipeline, FashionImageProcessor, FashionResNetConfig, FashionResNetModel
 
 FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
@@ -193,3 +195,15 @@ def write_odd_image(kind: str, folder: Path, real_jpeg: Path) -> Path:
 
 
 ODD_KINDS = ["rgba", "grayscale", "cmyk", "16bit", "palette", "tiny"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training output folder (docs/output_folder.md) of a tiny model; see helpers_output."""
+    return build_output_folder(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture()
+def output_dir(trained: Path, tmp_path: Path) -> Path:
+    """A fresh copy of `trained`, for the tests that change the folder or write their own card."""
+    return Path(shutil.copytree(trained, tmp_path / "fashion-resnet50"))

@@ -15,23 +15,12 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
-from helpers_output import UNSEEN_LABELS, build_output_folder
+from helpers_output import UNSEEN_LABELS
 from model_card import write_model_card
 from model_card.__main__ import main as model_card_cli
 
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_output_folder(tmp_path_factory.mktemp("trained"))
-
-
-@pytest.fixture()
-def output_dir(trained: Path, tmp_path: Path) -> Path:
-    """A fresh copy, for the tests that change the folder or write their own card."""
-    return Path(shutil.copytree(trained, tmp_path / "fashion-resnet50"))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from huggingface_hub import CommitInfo, HfApi
 
 import push_to_hub
-from helpers_output import FIXTURE_LABELS, build_output_folder, fixture_paths
+from helpers_output import FIXTURE_LABELS, fixture_paths
 
 SECRET = "hf_SECRETtokenThatMustNeverBePrinted"
 HUB_METHODS = ("create_repo", "create_branch", "create_commit", "create_tag", "upload_folder", "upload_file")
@@ -55,16 +55,6 @@ class RecordingHub:
     def committed_paths(self) -> set[str]:
         (operations,) = [call["args"][1] for name, call in self.calls if name == "create_commit"]
         return {op.path_in_repo for op in operations}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_output_folder(tmp_path_factory.mktemp("trained"))
-
-
-@pytest.fixture()
-def output_dir(trained: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained, tmp_path / "fashion-resnet50"))
 
 
 @pytest.fixture()

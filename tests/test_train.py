@@ -240,3 +240,15 @@ def test_raw_data_in_the_hub_schema_is_cleaned_then_trained_on(tmp_path):
     summary = read_json(output, "training.json")
     assert summary["train_examples"] > 0
     assert (tmp_path / "cache" / "prepared").is_dir()
+
+
+def test_gradient_accumulation_trains_like_the_larger_batch(uninterrupted, tiny_dataset, tmp_path):
+    # 2 x 8 images per update against 16 at once: the same images per update (the sampler's order does not
+    # depend on the batch size); BatchNorm statistics over 8 instead of 16 and the augmentations drawn per
+    # micro-batch differ, hence a tolerance.
+    launch("--architecture", "test_resnet", "--backbone_weights", "none", "--log_every", "2", "--batch_size", "8",
+           "--gradient_accumulation_steps", "2", "--dataset", str(tiny_dataset), "--epochs", "3",
+           "--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache"))
+    one, accumulated = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
+    for a, b in zip(one["history"], accumulated["history"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.03)
