@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import PIL.Image
 import torch
 from transformers import Pipeline
 
@@ -25,6 +26,10 @@ class FashionAttributesPipeline(Pipeline):
 
     A single unreadable image raises `ImageLoadError` naming it. In a list, an unreadable image does
     not stop the others: its entry is `{"error": "<why, naming the input>"}` and the rest are answered.
+
+    The images of a list go through in batches of `batch_size`: each batch is one item of the underlying
+    `Pipeline`, preprocessed as a whole (in `num_workers` processes if asked), moved to the model's device as
+    uint8, and normalised, classified and ranked there; per-image Python work is only the answer dicts.
     """
 
     _load_image_processor = True
@@ -40,9 +45,9 @@ class FashionAttributesPipeline(Pipeline):
             forward["top_k"] = top_k
         return {}, forward, {}
 
-    def __call__(self, inputs: ImageSource | list[ImageSource], **kwargs) -> HeadPredictions | list:
+    def __call__(self, inputs: ImageSource | list[ImageSource], batch_size: int | None = None, **kwargs):
         if not isinstance(inputs, (list, tuple)):
-            return super().__call__(load_rgb_image(inputs), **kwargs)
+            return self._classify([load_rgb_image(inputs)], batch_size, kwargs)[0]
         images: list = []
         for source in inputs:
             try:
@@ -51,27 +56,35 @@ class FashionAttributesPipeline(Pipeline):
                 logger.warning("%s", error)
                 images.append(error)
         readable = [image for image in images if not isinstance(image, ImageLoadError)]
-        answers = iter(super().__call__(readable, **kwargs) if readable else [])
+        answers = iter(self._classify(readable, batch_size, kwargs))
         return [{"error": str(image)} if isinstance(image, ImageLoadError) else next(answers) for image in images]
 
-    def preprocess(self, image) -> dict[str, torch.Tensor]:
-        # uint8: a quarter of the bytes to move; normalised on the model's device, a batch at a time.
-        return self.image_processor(image, do_normalize=False, return_tensors="pt")
+    def _classify(self, images: list[PIL.Image.Image], batch_size: int | None, kwargs: dict) -> list[HeadPredictions]:
+        if not images:
+            return []
+        size = batch_size or self._batch_size or 1
+        batches = [images[start : start + size] for start in range(0, len(images), size)]
+        # Already batched: the base pipeline must neither collate nor split them again.
+        return [answer for batch in super().__call__(batches, batch_size=1, **kwargs) for answer in batch]
 
-    def _forward(self, model_inputs: dict[str, torch.Tensor], top_k: int = 1) -> dict[str, torch.Tensor]:
-        # Softmax and top-k for the whole batch on the model's device; the batcher splits a flat dict of tensors.
+    def preprocess(self, images: list[PIL.Image.Image]) -> dict[str, torch.Tensor]:
+        # uint8: a quarter of the bytes to move; normalised on the model's device.
+        return self.image_processor(images, do_normalize=False, return_tensors="pt")
+
+    def _forward(self, model_inputs: dict[str, torch.Tensor], top_k: int = 1) -> dict[str, tuple[torch.Tensor, ...]]:
         pixels = self.image_processor.normalize(model_inputs["pixel_values"], dtype=self.model.dtype)
-        best = {}
-        for name, head_logits in self.model(pixel_values=pixels).logits.items():
-            scores, ids = head_logits.float().softmax(dim=-1).topk(min(top_k, head_logits.shape[-1]))
-            best[f"{name}.scores"], best[f"{name}.ids"] = scores, ids
-        return best
-
-    def postprocess(self, best: dict[str, torch.Tensor]) -> HeadPredictions:
         return {
-            name: [
-                {"label": labels[i], "score": score}
-                for score, i in zip(best[f"{name}.scores"][0].tolist(), best[f"{name}.ids"][0].tolist())
-            ]
-            for name, labels in self.model.config.heads.items()
+            name: head_logits.float().softmax(dim=-1).topk(min(top_k, head_logits.shape[-1]))
+            for name, head_logits in self.model(pixel_values=pixels).logits.items()
         }
+
+    def postprocess(self, best: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> list[HeadPredictions]:
+        heads = self.model.config.heads
+        ranked = {name: (scores.tolist(), ids.tolist()) for name, (scores, ids) in best.items()}
+        return [
+            {
+                name: [{"label": heads[name][i], "score": score} for score, i in zip(scores[row], ids[row])]
+                for name, (scores, ids) in ranked.items()
+            }
+            for row in range(len(next(iter(ranked.values()))[0]))
+        ]
