@@ -96,6 +96,13 @@ def test_batch_size_4_on_6_images_equals_single_calls(shared_pipeline, image_pat
         assert_same_predictions(plain, want)
 
 
+def test_preprocessing_in_worker_processes_gives_the_same_answers(shared_pipeline, image_paths):
+    images = image_paths[:6]
+    in_workers = shared_pipeline(images, batch_size=2, num_workers=2, top_k=2)
+    for got, want in zip(in_workers, shared_pipeline(images, batch_size=2, top_k=2), strict=True):
+        assert_same_predictions(got, want)
+
+
 def test_list_of_one_gives_list_of_one(shared_pipeline, rgb_image_path):
     result = shared_pipeline([rgb_image_path])
     assert isinstance(result, list) and len(result) == 1
