@@ -106,29 +106,31 @@ class TrainConfig:
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     parser = HfArgumentParser(TrainConfig)
-    preset = TrainConfig().preset
-    argv = sys.argv[1:] if argv is None else argv
-    if "--preset" in argv:
-        preset = argv[argv.index("--preset") + 1]
-        if preset not in PRESETS:
-            parser.error(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-        parser.set_defaults(**PRESETS[preset])
+    # The preset sets the defaults that the other flags then override.
+    chosen, _ = parser.parse_known_args(argv)
+    if chosen.preset is not None:
+        if chosen.preset not in PRESETS:
+            parser.error(f"unknown preset {chosen.preset!r}; choose from {', '.join(PRESETS)}")
+        parser.set_defaults(**PRESETS[chosen.preset])
     (config,) = parser.parse_args_into_dataclasses(args=argv)
+    if config.epochs < 1 or config.batch_size < 1 or config.gradient_accumulation_steps < 1:
+        parser.error("--epochs, --batch_size and --gradient_accumulation_steps must be at least 1")
     return config
 
 
 # ---------------------------------------------------------------------------------------------- data
 
 
-def load_splits(source: str, cache_dir: Path) -> DatasetDict:
+def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> DatasetDict:
     """A prepared dataset (folder or Hub id) as it is; raw data (a Kaggle folder, a Parquet file or a Hub
-    dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache."""
+    dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache (by the
+    process with `prepare_here`; the others read what it wrote)."""
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
         splits = data_scripts.load_prepared(source)
         if "validation" in splits and all(isinstance(splits["train"].features.get(h), ClassLabel) for h in data_scripts.HEADS):
             return splits
     prepared = cache_dir / "prepared" / re.sub(r"[^\w.-]+", "--", source.strip("/"))
-    if len(data_scripts.prepare(source, output_dir=prepared)["train"]) == 0:
+    if prepare_here and len(data_scripts.prepare(source, output_dir=prepared)["train"]) == 0:
         raise SystemExit(f"no training rows are left after cleaning {source}: see {prepared / 'cleaning_summary.json'}")
     return data_scripts.load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
 
@@ -150,6 +152,25 @@ def encode_split(split: Dataset, processor: FashionImageProcessor, cache_dir: Pa
     safetensors.torch.save_file(encoded, f"{path}.tmp")
     os.replace(f"{path}.tmp", path)  # atomic: a concurrent reader never sees half a file
     return encoded
+
+
+def batches_per_epoch(num_examples: int, batch_size: int, accumulation: int) -> int:
+    """Whole global batches only, and a whole number of optimizer steps of `accumulation` batches."""
+    batches = num_examples // batch_size // accumulation * accumulation
+    if batches == 0:
+        raise SystemExit(f"{num_examples} training images do not fill one update of "
+                         f"{batch_size} x {accumulation} images: lower --batch_size")
+    return batches
+
+
+def epoch_order(num_examples: int, batches: int, batch_size: int, seed: int, epoch: int,
+                device: torch.device) -> torch.Tensor:
+    """This epoch's shuffled global batches of example indices, (batches, batch_size), on the device.
+
+    Seeded by (seed, epoch), so every process and a resumed run see the same batches.
+    """
+    order = torch.randperm(num_examples, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+    return order[: batches * batch_size].view(batches, batch_size).to(device)  # one copy per epoch
 
 
 def draw_augmentations(batch_size: int, max_shift: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,6 +300,7 @@ def save_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, prog
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()  # every process's files are in `partial` before it becomes final
     if accelerator.is_main_process:
         (partial / "progress.json").write_text(json.dumps(progress))
         os.replace(partial, final)
@@ -345,17 +367,20 @@ def hardware(accelerator: Accelerator) -> str:
 def main(config: TrainConfig) -> Path:
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        # The batch size is global: the same command trains the same way on 1 or N processes.
-        dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True, non_blocking=True),
+        # Batch sizes are global: the same command trains the same way on 1 or N processes.
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
         log_with=config.tracker,
         project_config=ProjectConfiguration(config.output_dir, logging_dir=str(Path(config.output_dir) / "runs")),
     )
+    if config.batch_size % accelerator.num_processes or config.eval_batch_size % accelerator.num_processes:
+        raise SystemExit(f"--batch_size {config.batch_size} and --eval_batch_size {config.eval_batch_size} are global: "
+                         f"they must divide evenly over the {accelerator.num_processes} processes")
     set_seed(config.seed)
     output_dir, cache_dir = Path(config.output_dir), Path(config.cache_dir)
     checkpoints = output_dir / "checkpoints"
 
     with accelerator.main_process_first():
-        splits = load_splits(config.dataset, cache_dir)
+        splits = load_splits(config.dataset, cache_dir, prepare_here=accelerator.is_main_process)
         heads = {head: splits["train"].features[head].names for head in data_scripts.HEADS}
         processor = FashionImageProcessor.for_backbone(
             config.architecture, size={"height": config.image_height, "width": config.image_width}
@@ -373,21 +398,24 @@ def main(config: TrainConfig) -> Path:
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
-    # The loaders yield only indices into the device-resident tensors; pinned + non-blocking, their copy to
-    # the GPU does not make the host wait for the GPU.
-    pin = accelerator.device.type == "cuda"
-    train_loader = DataLoader(range(len(train["labels"])), batch_size=config.batch_size, shuffle=True,
-                              drop_last=True, pin_memory=pin)
-    valid_loader = DataLoader(range(len(valid["labels"])), batch_size=config.eval_batch_size, pin_memory=pin)
-    steps_per_epoch = len(train_loader) // config.gradient_accumulation_steps
+    # Training batches are index rows of a per-epoch permutation on the device (`epoch_order`): nothing is
+    # copied to the device per step. Evaluation goes through a prepared loader of indices, so that
+    # `gather_for_metrics` counts each validation image once however many processes share it.
+    valid_loader = DataLoader(range(len(valid["labels"])), batch_size=config.eval_batch_size)
+    epoch_batches = batches_per_epoch(len(train["labels"]), config.batch_size, config.gradient_accumulation_steps)
+    steps_per_epoch = epoch_batches // config.gradient_accumulation_steps
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
-    model, optimizer, scheduler, train_loader, valid_loader = accelerator.prepare(
-        model, optimizer, scheduler, train_loader, valid_loader
+    # No weight decay on BatchNorm and bias parameters (1-d): it only fights their scale.
+    parameters = list(model.parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in parameters if p.ndim > 1]},
+         {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0}],
+        lr=config.lr, weight_decay=config.weight_decay,
     )
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
+    model, optimizer, scheduler, valid_loader = accelerator.prepare(model, optimizer, scheduler, valid_loader)
     forward = torch.compile(model) if config.compile else model
-    weights = {k: v.to(accelerator.device) for k, v in class_weights(train["labels"], heads, config.class_weight_power).items()}
+    weights = class_weights(train["labels"], heads, config.class_weight_power)
 
     progress = {"epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0,
                 "best": None, "history": []}
@@ -413,13 +441,15 @@ def main(config: TrainConfig) -> Path:
     while progress["epoch"] < config.epochs:
         epoch = progress["epoch"]
         model.train()
-        train_loader.set_epoch(epoch)
+        batches = epoch_order(len(train["labels"]), epoch_batches, config.batch_size, config.seed, epoch,
+                              accelerator.device)
         skipped = (progress["step"] - epoch * steps_per_epoch) * config.gradient_accumulation_steps
         losses = LossWindows(accelerator, progress["epoch_losses"], images_per_batch=config.batch_size)
-        for draw, index in enumerate(accelerator.skip_first_batches(train_loader, skipped), start=skipped):
+        for draw in range(skipped, epoch_batches):
+            index = batches[draw].chunk(accelerator.num_processes)[accelerator.process_index]
             with accelerator.accumulate(model):
                 # Seeded by (seed, epoch, batch): a resumed run draws exactly the same augmentations.
-                generator.manual_seed((config.seed * 1000 + epoch) * len(train_loader) + draw)
+                generator.manual_seed((config.seed * 1000 + epoch) * epoch_batches + draw)
                 flips, shifts = (drawn.chunk(accelerator.num_processes)[accelerator.process_index]
                                  for drawn in draw_augmentations(config.batch_size, config.max_shift, generator))
                 pixels = model_input(augment(train["pixels"][index], flips, shifts, config.max_shift))
@@ -464,7 +494,7 @@ def main(config: TrainConfig) -> Path:
                         step=progress["step"])
         accelerator.print(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
             f"{h}={summary['accuracy'][h]:.3f}" for h in heads) + f" mean={summary['mean_accuracy']:.3f}")
-        if summary["mean_accuracy"] > progress["best_mean_accuracy"]:
+        if progress["best"] is None or summary["mean_accuracy"] > progress["best_mean_accuracy"]:
             progress["best_mean_accuracy"], progress["best"] = summary["mean_accuracy"], {"epoch": epoch + 1, "heads": results}
             if accelerator.is_main_process:
                 pipe = pipeline(TASK, model=accelerator.unwrap_model(model), image_processor=processor)
