@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, Union
 
+import httpx
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
@@ -16,11 +17,13 @@ import timm
 import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_transforms import to_pil_image
-from transformers.image_utils import load_image
 
 __all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "load_rgb_image"]
 
 ImageSource = Union[str, os.PathLike, bytes, PIL.Image.Image, np.ndarray, torch.Tensor]
+
+
+URL_TIMEOUT_S = 30.0  # an unreachable or stalled server must not hang a batch
 
 
 class ImageLoadError(ValueError):
@@ -48,7 +51,9 @@ def _open(source: ImageSource) -> PIL.Image.Image:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path.startswith(("http://", "https://")):
-            return load_image(path)
+            response = httpx.get(path, timeout=URL_TIMEOUT_S, follow_redirects=True)
+            response.raise_for_status()
+            return PIL.Image.open(io.BytesIO(response.content))
         if not os.path.isfile(path):
             raise FileNotFoundError("no such file")
         return PIL.Image.open(path)
@@ -81,7 +86,7 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
         image.load()  # decode now: a truncated file must fail here, not later in a batch
         image = PIL.ImageOps.exif_transpose(image)
         return _to_rgb(image)
-    except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError) as error:
+    except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError, httpx.HTTPError) as error:
         # DecompressionBombError is raised for headers claiming more than 2 * MAX_IMAGE_PIXELS pixels.
         reason = str(error) or type(error).__name__
         raise ImageLoadError(f"cannot read image {describe(source)}: {reason}") from error

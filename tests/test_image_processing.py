@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +331,29 @@ def test_missing_file_message(tmp_path, rgb_image_path):
     assert not os.path.exists(path)
     with pytest.raises(ImageLoadError, match="no such file"):
         load_rgb_image(Path(path))
+
+
+@pytest.fixture()
+def local_http_server(image_paths):
+    """A real HTTP server on loopback serving the fixture photos; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(image_paths[0].parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_gives_the_same_pixels_as_the_file(local_http_server, rgb_image_path, processor):
+    from_url = processor(f"{local_http_server}/{rgb_image_path.name}")["pixel_values"]
+    assert torch.equal(from_url, processor(rgb_image_path)["pixel_values"])
+
+
+@pytest.mark.parametrize("path", ["missing.jpg", None])
+def test_unreachable_or_missing_url_raises_image_load_error_naming_it(local_http_server, path):
+    # A refused connection (nothing listens on the discard port) and a 404 are both clear load errors.
+    url = f"{local_http_server}/{path}" if path else "http://127.0.0.1:9/photo.jpg"
+    with pytest.raises(ImageLoadError, match=url.replace(".", r"\.")):
+        load_rgb_image(url)
