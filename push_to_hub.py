@@ -98,8 +98,9 @@ def check_in_fresh_process(code: str, *args: str) -> None:
 def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
     """Check the output folder, regenerate its card for `repo_id` and stage the repo's files."""
     refuse_pickles(folder)
-    write_model_card(folder, repo_id)
-    files = stage(folder, MODEL_FILES, destination)
+    stage(folder, MODEL_FILES, destination)
+    write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
+    files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
     check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
     return files
 
