@@ -358,10 +358,15 @@ class LossWindows:
         return mean, batches * self.images_per_batch / max(seconds, 1e-9)
 
 
-def hardware(accelerator: Accelerator) -> str:
-    if accelerator.device.type == "cuda":
-        return torch.cuda.get_device_name(accelerator.device)
+def hardware(device: torch.device) -> str:
+    """The device in words, for training.json, the card and the benchmarks."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def library_versions() -> dict[str, str]:
+    return {lib.__name__: lib.__version__ for lib in (torch, timm, transformers)}
 
 
 def main(config: TrainConfig) -> Path:
@@ -531,10 +536,10 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "train_examples": train_examples,
         "validation_examples": len(valid["labels"]),
         "train_seconds": round(progress["train_seconds"], 2),
-        "hardware": hardware(accelerator),
+        "hardware": hardware(accelerator.device),
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
-        "library_versions": {lib.__name__: lib.__version__ for lib in (torch, timm, transformers)},
+        "library_versions": library_versions(),
         "command": " ".join(["accelerate launch", *sys.argv]),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

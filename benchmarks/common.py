@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import PIL.Image
-import timm
 import torch
-import transformers
 from datasets import Image
 from tqdm.auto import tqdm
 from transformers import Pipeline, pipeline
 
 import data_scripts
 from modeling import TASK, load_rgb_image
+from train import hardware, library_versions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,12 +54,10 @@ def images_per_second(step: Callable[[], Any], images_per_step: int, warmup: int
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Which machine and libraries produced a figure."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
-               f"{torch.get_num_threads()} torch threads)"
-    return {"device": name, "library_versions": {lib.__name__: lib.__version__ for lib in (torch, timm, transformers)}}
+    name = hardware(device)
+    if device.type == "cpu":
+        name = f"{name.removesuffix(')')}, {torch.get_num_threads()} torch threads)"
+    return {"device": name, "library_versions": library_versions()}
 
 
 def write_json(path: str | Path | None, data: dict[str, Any]) -> None:

@@ -73,21 +73,33 @@ def test_preset_is_the_starting_point():
     assert config.epochs == 3 and config.backbone_weights == "none"
 
 
-def test_inference_throughput(trained, dataset):
+@pytest.fixture(scope="module")
+def inference(trained, dataset) -> tuple[dict, str]:
+    folder, _, _ = trained
+    return run(inference_throughput.main, "--model", str(folder / "model"), "--dataset", str(dataset),
+               "--batch-size", "16", "--num-images", "32", "--warmup", "1", "--steps", "2",
+               "--output", str(folder / "inference_throughput.json"))
+
+
+@pytest.fixture(scope="module")
+def robust(trained, dataset) -> tuple[dict, str]:
+    folder, _, _ = trained
+    return run(robustness.main, "--model", str(folder / "model"), "--dataset", str(dataset),
+               "--batch-size", "16", "--output", str(folder / "robustness.json"))
+
+
+def test_inference_throughput(trained, inference):
     folder, _, _ = trained
     output = folder / "inference_throughput.json"
-    result, printed = run(inference_throughput.main, "--model", str(folder / "model"), "--dataset", str(dataset),
-                          "--batch-size", "16", "--num-images", "32", "--warmup", "1", "--steps", "2",
-                          "--output", str(output))
+    result, printed = inference
     assert "bare model forward:" in printed and "pipeline (32 images, batch 16):" in printed
     assert_json(output, result, ["bare_images_per_s", "pipeline_images_per_s", "ratio"])
 
 
-def test_robustness(trained, dataset):
+def test_robustness(trained, robust):
     folder, _, _ = trained
     output = folder / "robustness.json"
-    result, printed = run(robustness.main, "--model", str(folder / "model"), "--dataset", str(dataset),
-                          "--batch-size", "16", "--output", str(output))
+    result, printed = robust
     assert "240x320+JPEG90" in printed and "within 3 points on every head" in printed
     assert_json(output, result, [])
     assert result["settings"]["num_images"] == 48
@@ -104,11 +116,8 @@ def test_enlarge_gives_the_requested_size():
     assert robustness.enlarge(image, (240, 320), 90).size == (240, 320)
 
 
-def test_summary_from_the_jsons(trained, tmp_path):
-    # Requires the two benchmark tests above to have written their JSONs into the shared folder.
-    folder, _, _ = trained
-    if not (folder / "robustness.json").exists() or not (folder / "inference_throughput.json").exists():
-        pytest.skip("needs test_inference_throughput and test_robustness first")
+def test_summary_from_the_jsons(trained, inference, robust):
+    folder, _, _ = trained  # the fixtures wrote every benchmark's JSON into it
     (folder / "hardware.txt").write_text("nvidia-smi: not available (no NVIDIA GPU)\n")
     (folder / "steps.tsv").write_text("train\t12.5\taccelerate launch train.py --epochs 2\n")
     text = summary.build_summary(folder)
