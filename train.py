@@ -5,8 +5,9 @@
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 train.py ...
 
 The prepared images are decoded once into a uint8 cache (safetensors) by the model's own image
-processor; the whole cache lives on the training device, batches are indexed, augmented and normalised
-there, so the step loop never waits on the host. Every hyperparameter is a field of `TrainConfig`.
+processor; the whole cache lives on the training device, where batches are indexed, augmented and
+normalised, so the host waits for the device only when it logs. Every hyperparameter is a field of
+`TrainConfig`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import evaluate
@@ -127,7 +128,8 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     process with `prepare_here`; the others read what it wrote)."""
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
         splits = data_scripts.load_prepared(source)
-        if "validation" in splits and all(isinstance(splits["train"].features.get(h), ClassLabel) for h in data_scripts.HEADS):
+        features = splits["train"].features
+        if "validation" in splits and all(isinstance(features.get(h), ClassLabel) for h in data_scripts.HEADS):
             return splits
     prepared = cache_dir / "prepared" / re.sub(r"[^\w.-]+", "--", source.strip("/"))
     if prepare_here and len(data_scripts.prepare(source, output_dir=prepared)["train"]) == 0:
@@ -273,7 +275,6 @@ def evaluate_heads(model, accelerator: Accelerator, model_input: Callable[[torch
         batch_predictions, batch_labels = accelerator.gather_for_metrics((batch_predictions, split["labels"][index]))
         predictions.append(batch_predictions.cpu())
         references.append(batch_labels.cpu())
-    model.train()
     predictions, references = torch.cat(predictions), torch.cat(references)
     metric = evaluate.load(HEAD_METRICS)
     results = {}
