@@ -12,6 +12,7 @@ normalised, so the host waits for the device only when it logs. Every hyperparam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,10 +58,11 @@ HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
 
 PRESETS: dict[str, dict] = {
     # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`), from scratch.
-    # The photos are upscaled 1.6x: ResNet-50's 32x downsampling leaves a 4x3 feature map instead of 3x2.
-    # A first guess sized to a few minutes; not yet tuned on a GPU (see results/README.md).
-    "h100": {"epochs": 40, "batch_size": 512, "lr": 3e-3, "image_height": 128, "image_width": 96,
-             "drop_rate": 0.2, "eval_batch_size": 2048, "log_every": 25, "compile": True},
+    # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
+    # a 5x4 feature map instead of 3x2. A first guess sized to a few minutes; not yet tuned on a GPU
+    # (see results/README.md).
+    "h100": {"epochs": 40, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120], "drop_rate": 0.2,
+             "eval_batch_size": 2048, "log_every": 25, "compile": True},
 }
 
 
@@ -77,8 +79,11 @@ class TrainConfig:
         default="auto",
         metadata={"help": "auto (ImageNet from the Hub when reachable, else random), imagenet, none, or a .safetensors"},
     )
-    image_height: int = 80
+    image_height: int = field(default=80, metadata={"help": "the processor fits photos into this (host, uint8)"})
     image_width: int = 60
+    input_size: list[int] | None = field(
+        default=None, metadata={"help": "height width the backbone sees, upscaled on the device (default: image size)"}
+    )
     epochs: int = 8
     batch_size: int = field(
         default=64, metadata={"help": "global batch over all processes; x gradient_accumulation_steps per update"}
@@ -359,6 +364,39 @@ class LossWindows:
         return mean, batches * self.images_per_batch / max(seconds, 1e-9)
 
 
+def warm_up(model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+            backward: Callable[[torch.Tensor], None], loss: Callable[[], torch.Tensor]) -> float:
+    """One forward and backward, so that torch.compile builds its graphs, with no effect on training:
+    weights, BatchNorm statistics, gradients and the random state (dropout) are put back as they were, so a
+    run, resumed or not, trains as it would without it. Returns the seconds it took."""
+    started = time.perf_counter()
+    saved = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device], device_type=device.type):
+        backward(loss())
+    optimizer.zero_grad(set_to_none=True)
+    model.load_state_dict(saved)
+    return time.perf_counter() - started
+
+
+class TrainingClock:
+    """Seconds spent training and evaluating, carried over a resume; writing checkpoints and the best model
+    to disk is left out (`paused`), as is compilation, which happens before the clock starts."""
+
+    def __init__(self, already: float = 0.0) -> None:
+        self.origin = time.perf_counter() - already
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.origin
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        stopped = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.origin += time.perf_counter() - stopped
+
+
 def hardware(device: torch.device) -> str:
     """The device in words, for training.json, the card and the benchmarks."""
     if device.type == "cuda":
@@ -396,7 +434,8 @@ def main(config: TrainConfig) -> Path:
     train, valid = ({k: v.to(accelerator.device) for k, v in s.items()} for s in (train, valid))
 
     model = FashionResNetModel(
-        FashionResNetConfig(architecture=config.architecture, heads=heads, drop_rate=config.drop_rate)
+        FashionResNetConfig(architecture=config.architecture, heads=heads, drop_rate=config.drop_rate,
+                            input_size=config.input_size)
     )
     backbone_init = load_backbone_weights(model, config.backbone_weights)
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
@@ -440,10 +479,24 @@ def main(config: TrainConfig) -> Path:
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         return processor.normalize(pixels)
 
+    def training_loss(pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with accelerator.autocast():
+            logits = forward(model_input(pixels)).logits
+        return multi_head_loss(logits, labels, config.label_smoothing, weights)
+
+    if config.compile:
+        # Compile before the clock starts, as airbench does, on one batch of real rows.
+        model.train()
+        rows = torch.arange(config.batch_size // accelerator.num_processes, device=accelerator.device)
+        seconds = warm_up(model, optimizer, accelerator.device, accelerator.backward,
+                          lambda: training_loss(train["pixels"][rows], train["labels"][rows]))
+        progress["compile_seconds"] = round(seconds, 2)
+        accelerator.print(f"compiled in {seconds:.0f} s (not counted as training time)")
+
     generator = torch.Generator(accelerator.device)
     bar = tqdm(total=total_steps, initial=progress["step"], desc="training", unit="step",
                disable=not accelerator.is_local_main_process)
-    started = time.perf_counter() - progress["train_seconds"]
+    clock = TrainingClock(progress["train_seconds"])
     while progress["epoch"] < config.epochs:
         epoch = progress["epoch"]
         model.train()
@@ -458,10 +511,8 @@ def main(config: TrainConfig) -> Path:
                 generator.manual_seed((config.seed * 1000 + epoch) * epoch_batches + draw)
                 flips, shifts = (drawn.chunk(accelerator.num_processes)[accelerator.process_index]
                                  for drawn in draw_augmentations(config.batch_size, config.max_shift, generator))
-                pixels = model_input(augment(train["pixels"][index], flips, shifts, config.max_shift))
-                with accelerator.autocast():
-                    logits = forward(pixels).logits
-                loss = multi_head_loss(logits, train["labels"][index], config.label_smoothing, weights)
+                loss = training_loss(augment(train["pixels"][index], flips, shifts, config.max_shift),
+                                     train["labels"][index])
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
@@ -477,14 +528,15 @@ def main(config: TrainConfig) -> Path:
                 accelerator.log({"train/loss": mean_loss, "train/images_per_s": rate}, step=progress["step"])
             if config.checkpoint_every and progress["step"] % config.checkpoint_every == 0:
                 losses.flush()  # the epoch's loss so far must be in the checkpoint
-                progress["train_seconds"] = time.perf_counter() - started
-                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+                progress["train_seconds"] = clock.elapsed()
+                with clock.paused():
+                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
                 losses.restart_clock()
 
         train_loss, train_rate = losses.epoch_summary()
         progress["epoch"] = epoch + 1
-        progress["train_seconds"] = time.perf_counter() - started
         results = evaluate_heads(model, accelerator, model_input, valid, valid_loader, heads)
+        progress["train_seconds"] = clock.elapsed()
         summary = {
             "epoch": epoch + 1,
             "elapsed_s": round(progress["train_seconds"], 2),
@@ -503,10 +555,12 @@ def main(config: TrainConfig) -> Path:
         if progress["best"] is None or summary["mean_accuracy"] > progress["best_mean_accuracy"]:
             progress["best_mean_accuracy"], progress["best"] = summary["mean_accuracy"], {"epoch": epoch + 1, "heads": results}
             if accelerator.is_main_process:
-                pipe = pipeline(TASK, model=accelerator.unwrap_model(model), image_processor=processor)
-                pipe.save_pretrained(output_dir)
+                with clock.paused():
+                    pipe = pipeline(TASK, model=accelerator.unwrap_model(model), image_processor=processor)
+                    pipe.save_pretrained(output_dir)
         if not config.checkpoint_every:
-            save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+            with clock.paused():
+                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
     bar.close()
     accelerator.end_training()
 
@@ -537,6 +591,7 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "train_examples": train_examples,
         "validation_examples": len(valid["labels"]),
         "train_seconds": round(progress["train_seconds"], 2),
+        "compile_seconds": progress.get("compile_seconds"),
         "hardware": hardware(accelerator.device),
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,

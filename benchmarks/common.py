@@ -27,11 +27,13 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (as `accelerate launch --mixed_precision bf16`); full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast(device: torch.device, mixed_precision: str | None = None) -> contextlib.AbstractContextManager:
+    """Autocast as `accelerate launch --mixed_precision {no,bf16,fp16}`; by default bf16 on CUDA, none elsewhere."""
+    if mixed_precision is None:
+        mixed_precision = "bf16" if device.type == "cuda" else "no"
+    if mixed_precision == "no":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[mixed_precision])
 
 
 def synchronize(device: torch.device) -> None:

@@ -4,7 +4,8 @@
         --output results/x/inference_throughput.json
 
 (1) bare: `model(pixel_values)` in eval mode under no_grad, channels_last, bf16 on CUDA, on one synthetic batch
-already on the device at the processor's size. (2) pipeline: the saved folder loaded with trust_remote_code
+already on the device at the processor's size (the model upscales it to its `input_size`, if any, as in
+the pipeline). (2) pipeline: the saved folder loaded with trust_remote_code
 (`device=0` on GPU, bf16 weights), `pipe(images, batch_size=B)` on N validation images decoded beforehand,
 so what is timed is preprocessing + forward + postprocessing. Issue 5 asks for (2) >= 70 % of (1).
 """
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = {
         "settings": {"model": str(args.model), "image_height": size["height"], "image_width": size["width"],
+                     "input_size": model.config.input_size,
                      "batch_size": args.batch_size, "num_images": len(images), "num_workers": args.num_workers,
                      "dtype": str(model.dtype).removeprefix("torch."), "channels_last": True,
                      "bare_warmup_batches": args.warmup, "bare_timed_batches": args.steps},

@@ -2,11 +2,14 @@
 # Issue 5 end to end: data, training (with its evaluation and model card), the three benchmarks and
 # summary.md, all written into results/NAME/. From the repository root or anywhere:
 #
-#   benchmarks/reproduce.sh [NAME]            one H100: full shared data, train.py --preset h100 (NAME: h100)
+#   benchmarks/reproduce.sh [NAME]            one H100: the full prepared data in cache/full (prepared from
+#                                             ../shared/data/fashion-product-images-small if missing), train.py
+#                                             --preset h100 (NAME: h100)
 #   benchmarks/reproduce.sh --tiny [NAME]     CPU smoke run: test_resnet, bundled sample, 2 epochs (NAME: cpu-tiny)
 #   TINY=1 benchmarks/reproduce.sh            same as --tiny
 #
-# Meant to end well within 10 minutes on one H100 (not yet timed on one: results/README.md).
+# Meant to end well within 10 minutes on one H100 (not yet timed on one: results/README.md). On a machine
+# without datasets and evaluate and without a package index: benchmarks/offline_wheels.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,21 +25,23 @@ if [[ $TINY == 1 ]]; then
     DATASET=data/sample
     # One thread per process: the figures stay meaningful when other jobs share the cores.
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ACCELERATE_USE_CPU=true
-    LAUNCH=(accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no)
+    LAUNCH=(--cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no)
     TRAIN=(--architecture test_resnet --epochs 2 --batch_size 32)
-    TRAIN_BENCH=(--architecture test_resnet --epochs 2 --batch-size 32 --warmup 2 --steps 20)
+    TRAIN_BENCH=(--warmup 2 --steps 20)
     INFER_BENCH=(--batch-size 32 --num-images 256 --warmup 2 --steps 20)
     ROBUST=(--batch-size 64)
 else
     NAME=${1:-h100}
     DATASET=cache/full
-    LAUNCH=(accelerate launch --num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no)
+    LAUNCH=(--num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no)
     TRAIN=(--preset h100)
-    TRAIN_BENCH=(--preset h100)
-    # The photos are resized by PIL on the host (the processor the model was trained with): 8 processes do it.
+    TRAIN_BENCH=()
+    # Host preprocessing (the processor's fit, in PIL) runs in 8 processes beside the GPU.
     INFER_BENCH=(--batch-size 512 --num-images 6144 --num-workers 8)
     ROBUST=(--batch-size 512)
 fi
+# Every import the steps need, now: a missing package fails in seconds, not after training.
+python3 -c "import benchmarks.inference_throughput, benchmarks.robustness, benchmarks.summary, benchmarks.train_throughput"
 OUT=results/$NAME
 rm -rf "$OUT"  # a results folder is one run: nothing stale from an earlier one
 mkdir -p "$OUT/logs"
@@ -61,14 +66,18 @@ step() {
 } >"$OUT/hardware.txt"
 
 if [[ ! -f $DATASET/cleaning_summary.json ]]; then
-    step prepare python -m data_scripts.prepare ../shared/data/fashion-product-images-small --output-dir "$DATASET"
+    RAW=../shared/data/fashion-product-images-small
+    [[ -d $RAW ]] || { echo "no $DATASET and no raw data in $RAW to prepare it from" >&2; exit 1; }
+    step prepare python3 -m data_scripts.prepare "$RAW" --output-dir "$DATASET"
 fi
-step train "${LAUNCH[@]}" train.py "${TRAIN[@]}" --backbone_weights none --dataset "$DATASET" \
-    --output_dir "$OUT/model"
-step train_throughput python -m benchmarks.train_throughput "${TRAIN_BENCH[@]}" --dataset "$DATASET" \
+# What must travel with the code to a GPU machine that has no raw data (64 MiB at most on the lent ones).
+echo "prepared dataset $DATASET: $(du -sh "$DATASET" | cut -f1)" >>"$OUT/hardware.txt"
+step train python3 -m accelerate.commands.launch "${LAUNCH[@]}" train.py "${TRAIN[@]}" --backbone_weights none \
+    --dataset "$DATASET" --output_dir "$OUT/model"
+step train_throughput python3 -m benchmarks.train_throughput --run "$OUT/model" "${TRAIN_BENCH[@]}" \
     --output "$OUT/train_throughput.json"
-step inference_throughput python -m benchmarks.inference_throughput --model "$OUT/model" --dataset "$DATASET" \
+step inference_throughput python3 -m benchmarks.inference_throughput --model "$OUT/model" --dataset "$DATASET" \
     "${INFER_BENCH[@]}" --output "$OUT/inference_throughput.json"
-step robustness python -m benchmarks.robustness --model "$OUT/model" --dataset "$DATASET" "${ROBUST[@]}" \
+step robustness python3 -m benchmarks.robustness --model "$OUT/model" --dataset "$DATASET" "${ROBUST[@]}" \
     --output "$OUT/robustness.json"
-python -m benchmarks.summary "$OUT"
+python3 -m benchmarks.summary "$OUT"

@@ -63,6 +63,7 @@ def eval_results(results: TrainingResults) -> list[EvalResult]:
 def limitations(results: TrainingResults, summaries: list[HeadSummary]) -> list[str]:
     """The known weaknesses, with this run's own figures where it has them."""
     size = results.image_size
+    upscaled = f", upscaled to {results.input_size[1]}×{results.input_size[0]}" if results.input_size else ""
     ratios = [s.imbalance_ratio for s in summaries if s.imbalance_ratio is not None]
     worst = [f"{s.name}: {c.label} {c.accuracy:.0%}" for s in summaries for c in s.worst[:1]]
     items = [
@@ -71,7 +72,8 @@ def limitations(results: TrainingResults, summaries: list[HeadSummary]) -> list[
         "Catalogue photos only: the training images show the product alone on a plain, high-contrast (mostly "
         "white) background; street photos, worn items and cluttered scenes are out of distribution.",
         f"Small, low-resolution data: {results.training['train_examples']} training images of about 60×80 px "
-        f"(the model sees {size['width']}×{size['height']}), so logos, fabric and close colours are hard to tell apart.",
+        f"(the model sees {size['width']}×{size['height']}{upscaled}), so logos, fabric and close colours are hard to "
+        "tell apart.",
         f"Imbalanced classes (largest : smallest class up to {max(ratios, default=1):.0f} : 1 within a head): "
         "rare classes are learnt from a handful of images and predicted much less reliably "
         f"(worst class per head: {'; '.join(worst)}). See *Class distribution and imbalance*.",
@@ -144,6 +146,7 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
         dataset=dataset_name(results),
         backbone_init=describe_backbone_init(results.training["backbone_init"]),
         image_size=results.image_size,
+        input_size=results.input_size,
         limitations=limitations(results, summaries),
         **write_plots(results),
     )

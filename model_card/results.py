@@ -22,7 +22,8 @@ class TrainingResults:
     metrics: dict[str, Any]
     training: dict[str, Any]
     dataset_summary: dict[str, Any] | None
-    image_size: dict[str, int]  # the processor's input size, {"height": ..., "width": ...}
+    image_size: dict[str, int]  # the processor's output size, {"height": ..., "width": ...}
+    input_size: list[int] | None  # [height, width] the model upscales that to before the backbone, if set
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def load_results(folder: str | Path) -> TrainingResults:
         training=_read_json(folder / "training.json"),
         dataset_summary=_read_json(summary_path) if summary_path.is_file() else None,
         image_size=_read_json(folder / "preprocessor_config.json")["size"],
+        input_size=config.get("input_size"),
     )
 
 

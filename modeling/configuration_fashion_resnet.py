@@ -23,6 +23,11 @@ class FashionResNetConfig(PreTrainedConfig):
             placeholder names in the sizes of `DEFAULT_HEAD_SIZES`.
         drop_rate (`float`, defaults to 0.0):
             Dropout on the pooled features, before the heads.
+        input_size (`list[int]`, *optional*):
+            `[height, width]` the backbone sees: the model resizes (bilinear) `pixel_values` of another size on
+            its own device first. The photos are 80x60, which ResNet-50's 32x downsampling would reduce to a
+            3x2 feature map; upscaling inside the model keeps the processor, its uint8 batches and the
+            training cache at the photos' own size. `None`: the backbone sees `pixel_values` as given.
     """
 
     model_type = "fashion_resnet"
@@ -30,11 +35,14 @@ class FashionResNetConfig(PreTrainedConfig):
     architecture: str = "resnet50"
     heads: dict[str, list[str]] | None = None
     drop_rate: float = 0.0
+    input_size: list[int] | None = None
 
     def __post_init__(self, **kwargs):
         if self.heads is None:
             self.heads = {name: [f"{name}_{i}" for i in range(n)] for name, n in DEFAULT_HEAD_SIZES.items()}
         self.heads = {name: list(labels) for name, labels in self.heads.items()}
+        if self.input_size is not None:
+            self.input_size = list(self.input_size)
         self._check()
         super().__post_init__(**kwargs)
 
@@ -52,6 +60,8 @@ class FashionResNetConfig(PreTrainedConfig):
                 raise ValueError(f"head {name!r} has duplicate labels: {duplicates}")
         if not 0.0 <= self.drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
+            raise ValueError(f"input_size must be [height, width] of positive sizes, got {self.input_size}")
 
     def to_json_string(self, use_diff: bool = True) -> str:
         # The base class writes with sort_keys=True, which sorts nested dicts too: config.json would list the

@@ -11,6 +11,7 @@ from typing import Any, Union
 
 import httpx
 import numpy as np
+import PIL.ExifTags
 import PIL.Image
 import PIL.ImageOps
 import timm
@@ -62,6 +63,8 @@ def _open(source: ImageSource) -> PIL.Image.Image:
 
 def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
     """Any PIL mode to 8-bit RGB; transparency is composited on white, the photos' background."""
+    if image.mode == "RGB":
+        return image  # no copy: the pipeline loads each image twice (once to isolate errors, once to batch it)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # PIL's own I->L conversion clips at 255 instead of rescaling 16-bit data.
         image = PIL.Image.fromarray((np.asarray(image, dtype=np.float32) / 257.0).clip(0, 255).astype(np.uint8))
@@ -84,7 +87,8 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
     try:
         image = _open(source)
         image.load()  # decode now: a truncated file must fail here, not later in a batch
-        image = PIL.ImageOps.exif_transpose(image)
+        if image.getexif().get(PIL.ExifTags.Base.Orientation, 1) != 1:
+            image = PIL.ImageOps.exif_transpose(image)  # which otherwise copies even an upright image
         return _to_rgb(image)
     except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError, httpx.HTTPError) as error:
         # DecompressionBombError is raised for headers claiming more than 2 * MAX_IMAGE_PIXELS pixels.
@@ -193,7 +197,8 @@ class FashionImageProcessor(BaseImageProcessor):
                 if len(batch) == 1:
                     raise
                 raise ImageLoadError(f"item {index}: {error}") from error
-        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        # (N, 3, H, W) with channels_last strides, as the model runs: no reordering copy here or on the device.
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         if self.do_normalize if do_normalize is None else do_normalize:
             pixels = self.normalize(pixels)
         return BatchFeature({"pixel_values": pixels}, tensor_type=return_tensors)

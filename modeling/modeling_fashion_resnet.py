@@ -101,7 +101,11 @@ class FashionResNetModel(FashionResNetPreTrainedModel):
     def forward(
         self, pixel_values: torch.Tensor, labels: Labels | None = None, return_dict: bool | None = None
     ) -> FashionResNetOutput | tuple:
-        """`pixel_values`: normalised (batch, 3, H, W). `labels`: see `multi_head_loss`."""
+        """`pixel_values`: normalised (batch, 3, H, W), resized to `config.input_size` if that is set.
+        `labels`: see `multi_head_loss`."""
+        input_size = self.config.input_size
+        if input_size is not None and list(pixel_values.shape[-2:]) != input_size:
+            pixel_values = F.interpolate(pixel_values, size=tuple(input_size), mode="bilinear", align_corners=False)
         features = self.backbone(pixel_values.to(self.dtype))
         logits = {name: head(features) for name, head in self.heads.items()}
         loss = None if labels is None else multi_head_loss(logits, labels)

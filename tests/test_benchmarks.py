@@ -8,15 +8,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-import train
 from benchmarks import inference_throughput, robustness, summary, train_throughput
 from modeling import load_rgb_image
-from test_train import make_dataset
+from test_train import launch, make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 HEADS = ["articleType", "baseColour", "season", "usage"]
@@ -44,33 +44,35 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory) -> tuple[Path, dict, str]:
-    """train_throughput.py, keeping train.py's model folder for the other benchmarks."""
+    """A train.py run (upscaling inside the model), then train_throughput.py against it."""
     folder = tmp_path_factory.mktemp("bench")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # the script sets it for train.main: keep it local
-        result, printed = run(train_throughput.main, "--architecture", "test_resnet", "--batch-size", "16",
-                              "--epochs", "2", "--warmup", "1", "--steps", "2", "--dataset", str(dataset),
-                              "--cache-dir", str(folder / "cache"), "--train-output-dir", str(folder / "model"),
-                              "--output", str(folder / "train_throughput.json"))
+    launch("--architecture", "test_resnet", "--backbone_weights", "none", "--batch_size", "16", "--epochs", "2",
+           "--input_size", "96", "72", "--dataset", str(dataset), "--cache_dir", str(folder / "cache"),
+           "--output_dir", str(folder / "model"))
+    result, printed = run(train_throughput.main, "--run", str(folder / "model"), "--warmup", "1", "--steps", "2",
+                          "--output", str(folder / "train_throughput.json"))
     return folder, result, printed
 
 
 def test_train_throughput(trained):
     folder, result, printed = trained
-    assert "bare model training:" in printed and "train.py (epoch 2 of 2):" in printed and "ratio:" in printed
+    assert "bare model training:" in printed and "train.py (median of 2 epochs):" in printed and "ratio:" in printed
     assert_json(folder / "train_throughput.json", result, ["bare_images_per_s", "train_py_images_per_s", "ratio"])
-    assert len(result["train_py_images_per_s_by_epoch"]) == 2
+    history = json.loads((folder / "model" / "metrics.json").read_text())["history"]
+    assert result["train_py_images_per_s_by_epoch"] == [entry["train_images_per_s"] for entry in history]
+    # The bare model is the run's: same architecture, batch and sizes.
     assert result["settings"]["architecture"] == "test_resnet" and result["settings"]["batch_size"] == 16
+    assert result["settings"]["input_size"] == [96, 72] and result["settings"]["mixed_precision"] == "no"
     assert result["ratio"] == pytest.approx(result["train_py_images_per_s"] / result["bare_images_per_s"], rel=1e-3)
 
 
-def test_preset_is_the_starting_point():
-    args = train_throughput.parse_args(["--preset", "h100", "--batch-size", "64"])
-    config = train_throughput.train_config(args, "unused")
-    assert config.batch_size == 64  # the flag wins over the preset
-    assert all(getattr(config, name) == value for name, value in train.PRESETS["h100"].items()
-               if name not in ("batch_size", "epochs"))
-    assert config.epochs == 3 and config.backbone_weights == "none"
+def test_train_throughput_refuses_a_run_from_other_hardware(trained, tmp_path):
+    folder, _, _ = trained
+    shutil.copytree(folder / "model", tmp_path / "model")
+    training = json.loads((tmp_path / "model" / "training.json").read_text())
+    (tmp_path / "model" / "training.json").write_text(json.dumps({**training, "hardware": "NVIDIA H100 80GB HBM3"}))
+    with pytest.raises(SystemExit, match="NVIDIA H100 80GB HBM3"):
+        train_throughput.main(["--run", str(tmp_path / "model")])
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,8 @@ def test_summary_from_the_jsons(trained, inference, robust):
     for heading in ("## Accuracy", "## Throughput", "## Robustness", "## Hardware and software", "## Commands"):
         assert heading in text
     assert "| train | 12 s | `accelerate launch train.py --epochs 2` |" in text
+    assert "80x60 upscaled to 96x72" in text
+    assert "upscaled by the model to 72×96" in (folder / "model" / "README.md").read_text()  # the card says so too
 
 
 def test_reproduce_script_parses():

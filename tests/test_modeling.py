@@ -63,8 +63,11 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"heads": {}}, "head"),
         ({"architecture": "resnet_does_not_exist"}, "resnet_does_not_exist"),
         ({"drop_rate": 1.5}, "drop_rate"),
+        ({"input_size": [160]}, "input_size"),
+        ({"input_size": [160, 0]}, "input_size"),
     ],
-    ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate"],
+    ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
+         "input-size-not-a-pair", "input-size-zero"],
 )
 def test_invalid_config_raises_naming_the_problem(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -243,6 +246,22 @@ def test_train_mode_dropout_is_applied_to_features():
         torch.manual_seed(0)
         first = model(pixels).pooler_output
         assert not torch.equal(first, model(pixels).pooler_output)
+
+
+def test_input_size_upscales_inside_the_model_and_survives_a_save(tiny_model, pixels, tmp_path):
+    upscaling = make_tiny_model(input_size=[160, 120])
+    upscaling.load_state_dict(tiny_model.state_dict())
+    larger = F.interpolate(pixels, size=(160, 120), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        # The 80x60 batch as the backbone sees it: the same as feeding the model without input_size the
+        # upscaled batch, and not the same as the 80x60 batch itself.
+        upscaled, given_larger = upscaling(pixels).logits, tiny_model(larger).logits
+        native = tiny_model(pixels).logits
+        torch.testing.assert_close(upscaled["season"], given_larger["season"])
+        assert not torch.allclose(upscaled["season"], native["season"])
+        torch.testing.assert_close(upscaling(larger).logits["season"], given_larger["season"])  # already that size
+    upscaling.save_pretrained(tmp_path)
+    assert FashionResNetModel.from_pretrained(tmp_path).config.input_size == [160, 120]
 
 
 def test_new_model_heads_start_small_and_backbone_keeps_timm_init():

@@ -16,10 +16,11 @@ import timm
 import torch
 
 import datasets
+from conftest import make_tiny_model
 
 import data_scripts
 import train
-from modeling import IGNORE_INDEX, FashionResNetConfig, FashionResNetModel
+from modeling import IGNORE_INDEX, FashionResNetConfig, FashionResNetModel, multi_head_loss
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--architecture", "test_resnet", "--backbone_weights", "none", "--batch_size", "16", "--log_every", "2"]
@@ -140,6 +141,44 @@ def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, 
     for a, b in zip(one["history"], two["history"], strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
     assert read_json(tmp_path, "training.json")["num_processes"] == 2
+
+
+def test_compiled_upscaling_run_trains_like_eager_and_compilation_is_not_training_time(tiny_dataset, tmp_path):
+    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "2", "--input_size", "96", "72",
+            "--cache_dir", str(tmp_path / "cache")]
+    launch(*args, "--output_dir", str(tmp_path / "eager"))
+    launch(*args, "--output_dir", str(tmp_path / "compiled"), "--compile")
+    eager, compiled = read_json(tmp_path / "eager", "metrics.json"), read_json(tmp_path / "compiled", "metrics.json")
+    for a, b in zip(eager["history"], compiled["history"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)  # the warm-up changed nothing
+    compile_seconds = read_json(tmp_path / "compiled", "training.json")["compile_seconds"]
+    assert compiled["history"][-1]["elapsed_s"] < compile_seconds  # CPU: seconds to train, tens to compile
+    assert read_json(tmp_path / "compiled", "config.json")["input_size"] == [96, 72]
+
+
+def test_warm_up_leaves_weights_statistics_gradients_and_random_state_as_they_were():
+    model = make_tiny_model(drop_rate=0.5).train()
+    optimizer = torch.optim.AdamW(model.parameters())
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    pixels = torch.randn(4, 3, 80, 60)
+    labels = torch.zeros(4, len(model.config.heads), dtype=torch.int64)
+    torch.manual_seed(7)
+    seconds = train.warm_up(model, optimizer, torch.device("cpu"), torch.Tensor.backward,
+                            lambda: multi_head_loss(model(pixels).logits, labels))
+    after_warm_up = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(after_warm_up, torch.rand(3))  # dropout's draws were given back
+    assert seconds > 0
+    assert all(parameter.grad is None for parameter in model.parameters())
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, before[name]), name  # BatchNorm's running statistics included
+
+
+@pytest.mark.parametrize("flags", [["--preset", "h100"], ["--preset=h100"]])
+def test_a_preset_sets_defaults_that_flags_override(flags):
+    config = train.parse_config([*flags, "--batch_size", "64"])
+    assert config.batch_size == 64
+    assert all(getattr(config, name) == value for name, value in train.PRESETS["h100"].items() if name != "batch_size")
 
 
 def test_requesting_hub_weights_offline_says_how_to_proceed(tiny_dataset, tmp_path):
