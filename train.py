@@ -121,6 +121,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     (config,) = parser.parse_args_into_dataclasses(args=argv)
     if config.epochs < 1 or config.batch_size < 1 or config.gradient_accumulation_steps < 1:
         parser.error("--epochs, --batch_size and --gradient_accumulation_steps must be at least 1")
+    if config.input_size is not None and (len(config.input_size) != 2 or min(config.input_size) < 1):
+        parser.error(f"--input_size takes a height and a width, got {config.input_size}")
     return config
 
 
@@ -490,7 +492,7 @@ def main(config: TrainConfig) -> Path:
         rows = torch.arange(config.batch_size // accelerator.num_processes, device=accelerator.device)
         seconds = warm_up(model, optimizer, accelerator.device, accelerator.backward,
                           lambda: training_loss(train["pixels"][rows], train["labels"][rows]))
-        progress["compile_seconds"] = round(seconds, 2)
+        progress["compile_seconds"] = round(progress.get("compile_seconds", 0.0) + seconds, 2)  # over resumes
         accelerator.print(f"compiled in {seconds:.0f} s (not counted as training time)")
 
     generator = torch.Generator(accelerator.device)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     history = json.loads((args.run / "metrics.json").read_text())["history"]
     config = train.TrainConfig(**training["hyperparameters"])
     model_config = FashionResNetConfig.from_pretrained(args.run)
-    device = pick_device()
+    device = torch.device("cpu") if training["hardware"].startswith("CPU") else pick_device()
     if train.hardware(device) != training["hardware"] or training["num_processes"] != 1:
         raise SystemExit(f"{args.run} was trained on {training['num_processes']} x {training['hardware']}; this "
                          f"benchmark runs on one {train.hardware(device)}: the ratio would compare different hardware")

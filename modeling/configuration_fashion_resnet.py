@@ -60,7 +60,9 @@ class FashionResNetConfig(PreTrainedConfig):
                 raise ValueError(f"head {name!r} has duplicate labels: {duplicates}")
         if not 0.0 <= self.drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
-        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
+        if self.input_size is not None and (
+            len(self.input_size) != 2 or not all(isinstance(n, int) and n >= 1 for n in self.input_size)
+        ):
             raise ValueError(f"input_size must be [height, width] of positive sizes, got {self.input_size}")
 
     def to_json_string(self, use_diff: bool = True) -> str:

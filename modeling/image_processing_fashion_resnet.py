@@ -85,11 +85,19 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
     (decompression bomb) files.
     """
     try:
-        image = _open(source)
-        image.load()  # decode now: a truncated file must fail here, not later in a batch
-        if image.getexif().get(PIL.ExifTags.Base.Orientation, 1) != 1:
-            image = PIL.ImageOps.exif_transpose(image)  # which otherwise copies even an upright image
-        return _to_rgb(image)
+        opened = _open(source)
+        try:
+            opened.load()  # decode now: a truncated file must fail here, not later in a batch
+            image = opened
+            if image.getexif().get(PIL.ExifTags.Base.Orientation, 1) != 1:
+                image = PIL.ImageOps.exif_transpose(image)  # which otherwise copies even an upright image
+            image = _to_rgb(image)
+            # An image opened here is detached from its file, which is then closed: multi-frame files (MPO
+            # phone photos, animated PNG) keep it open after load().
+            return image.copy() if image is opened and opened is not source else image
+        finally:
+            if opened is not source:
+                opened.close()
     except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError, httpx.HTTPError) as error:
         # DecompressionBombError is raised for headers claiming more than 2 * MAX_IMAGE_PIXELS pixels.
         reason = str(error) or type(error).__name__
@@ -171,10 +179,12 @@ class FashionImageProcessor(BaseImageProcessor):
         self,
         images: ImageSource | Sequence[ImageSource],
         do_normalize: bool | None = None,
+        channels_last: bool = False,
         return_tensors: str | None = "pt",
         **kwargs,
     ) -> BatchFeature:
-        """Images (one or a list) -> `BatchFeature` with `pixel_values` (N, 3, H, W).
+        """Images (one or a list) -> `BatchFeature` with `pixel_values` (N, 3, H, W), contiguous, or with
+        channels_last strides if asked (no reordering copy: the pipeline's choice, as the model runs so).
 
         A list with an unreadable item raises `ImageLoadError` naming that item; the pipeline
         instead answers for the readable items (see `FashionAttributesPipeline`).
@@ -197,8 +207,9 @@ class FashionImageProcessor(BaseImageProcessor):
                 if len(batch) == 1:
                     raise
                 raise ImageLoadError(f"item {index}: {error}") from error
-        # (N, 3, H, W) with channels_last strides, as the model runs: no reordering copy here or on the device.
-        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # channels_last strides
+        if not channels_last:
+            pixels = pixels.contiguous()
         if self.do_normalize if do_normalize is None else do_normalize:
             pixels = self.normalize(pixels)
         return BatchFeature({"pixel_values": pixels}, tensor_type=return_tensors)

@@ -68,8 +68,9 @@ class FashionAttributesPipeline(Pipeline):
         return [answer for batch in super().__call__(batches, batch_size=1, **kwargs) for answer in batch]
 
     def preprocess(self, images: list[PIL.Image.Image]) -> dict[str, torch.Tensor]:
-        # uint8: a quarter of the bytes to move; normalised on the model's device.
-        return self.image_processor(images, do_normalize=False, return_tensors="pt")
+        # uint8: a quarter of the bytes to move; normalised on the model's device. channels_last: no
+        # reordering copy on the host, and the layout the model runs in on a GPU.
+        return self.image_processor(images, do_normalize=False, channels_last=True, return_tensors="pt")
 
     def _forward(self, model_inputs: dict[str, torch.Tensor], top_k: int = 1) -> dict[str, tuple[torch.Tensor, ...]]:
         pixels = self.image_processor.normalize(model_inputs["pixel_values"], dtype=self.model.dtype)

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import PIL.ExifTags
 import PIL.Image
 import pytest
 import timm
@@ -52,6 +53,14 @@ def test_uint8_output_and_normalize_matches_float_output(processor, image_paths)
     torch.testing.assert_close(as_float, manual, atol=1e-5, rtol=0)
     # a processor built with do_normalize=False gives uint8 by default
     assert FashionImageProcessor(do_normalize=False)(image_paths[0]).pixel_values.dtype == torch.uint8
+
+
+def test_pixel_values_are_contiguous_unless_channels_last_is_asked(processor, image_paths):
+    default = processor(image_paths, do_normalize=False).pixel_values
+    assert default.is_contiguous()
+    channels_last = processor(image_paths, do_normalize=False, channels_last=True).pixel_values
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(channels_last, default)
 
 
 def test_native_size_photo_is_not_resampled(processor, rgb_image_path):
@@ -256,6 +265,28 @@ def test_palette_with_transparency_becomes_white(tmp_path):
     rgb = np.asarray(load_rgb_image(path))
     assert (rgb[HEIGHT // 2 :] == 255).all()
     assert (rgb[: HEIGHT // 2] == (200, 0, 0)).all()
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(1, (WIDTH, HEIGHT)), (6, (HEIGHT, WIDTH))])
+def test_exif_orientation_is_applied(tmp_path, rgb_image_path, orientation, size):
+    # Orientation 6: the camera was turned, the viewer rotates the stored 60x80 pixels to 80x60.
+    image = PIL.Image.open(rgb_image_path)
+    exif = image.getexif()
+    exif[PIL.ExifTags.Base.Orientation] = orientation
+    path = tmp_path / f"oriented-{orientation}.jpg"
+    image.save(path, exif=exif, quality=95)
+    assert load_rgb_image(path).size == size
+
+
+def test_files_are_closed_once_loaded(tmp_path, rgb_image_path):
+    # Pillow keeps multi-frame files (animated PNG, MPO phone photos) open after load().
+    frame = PIL.Image.open(rgb_image_path)
+    path = tmp_path / "animated.png"
+    frame.save(path, save_all=True, append_images=[frame.rotate(180)])
+    descriptors = len(os.listdir("/proc/self/fd"))
+    loaded = [load_rgb_image(path) for _ in range(20)]
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert all(image.size == (WIDTH, HEIGHT) and image.mode == "RGB" for image in loaded)
 
 
 def test_one_pixel_image(tmp_path, rgb_image_path, processor):

@@ -65,9 +65,10 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"drop_rate": 1.5}, "drop_rate"),
         ({"input_size": [160]}, "input_size"),
         ({"input_size": [160, 0]}, "input_size"),
+        ({"input_size": [160.5, 120]}, "input_size"),
     ],
     ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
-         "input-size-not-a-pair", "input-size-zero"],
+         "input-size-not-a-pair", "input-size-zero", "input-size-not-whole"],
 )
 def test_invalid_config_raises_naming_the_problem(kwargs, message):
     with pytest.raises(ValueError, match=message):
