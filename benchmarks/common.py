@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import time
@@ -60,6 +61,27 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cpu":
         name = f"{name.removesuffix(')')}, {torch.get_num_threads()} torch threads)"
     return {"device": name, "library_versions": library_versions()}
+
+
+def model_benchmark_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a benchmark that runs a saved model on a prepared dataset's validation images."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="trained model folder (train.py output)")
+    parser.add_argument("--dataset", default="data/sample", help="prepared dataset: its validation split is used")
+    parser.add_argument("--output", type=Path, help="JSON file to write")
+    return parser
+
+
+def against_bare(settings: dict[str, Any], bare: float, measured_key: str, measured: float, target: float,
+                 device: torch.device, descriptions: tuple[str, str], **extra: Any) -> dict[str, Any]:
+    """A throughput result: the bare model's images/s, the measured images/s (under `measured_key`), their ratio
+    against the issue 5 target and the environment; prints the two figures (`descriptions`) and the ratio."""
+    result = {"settings": settings, "bare_images_per_s": round(bare, 1), measured_key: measured, **extra,
+              "ratio": round(measured / bare, 4), "target_ratio": target, **environment(device)}
+    bare_what, measured_what = descriptions
+    print(f"{bare_what}: {bare:,.0f} images/s\n{measured_what}: {measured:,.0f} images/s\n"
+          f"ratio: {result['ratio']:.1%} (issue 5 target: >= {target:.0%}) on {result['device']}")
+    return result
 
 
 def write_json(path: str | Path | None, data: dict[str, Any]) -> None:

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
-from benchmarks.common import (autocast, environment, images_per_second, load_images, load_pipeline, pick_device,
-                               write_json)
+from benchmarks.common import (against_bare, autocast, images_per_second, load_images, load_pipeline,
+                               model_benchmark_parser, pick_device, write_json)
 
 TARGET_RATIO = 0.70
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="trained model folder (train.py output)")
-    parser.add_argument("--dataset", default="data/sample", help="prepared dataset: its validation images are used")
-    parser.add_argument("--output", type=Path, help="JSON file to write")
+    parser = model_benchmark_parser(__doc__)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--num-images", type=int, default=4096, help="validation images through the pipeline")
     parser.add_argument("--num-workers", type=int, default=0, help="pipeline DataLoader workers (preprocessing)")
@@ -62,21 +58,12 @@ def main(argv: list[str] | None = None) -> dict:
     assert len(predictions) == len(images)
     end_to_end = len(images) / seconds
 
-    result = {
-        "settings": {"model": str(args.model), "image_height": size["height"], "image_width": size["width"],
-                     "input_size": model.config.input_size,
-                     "batch_size": args.batch_size, "num_images": len(images), "num_workers": args.num_workers,
-                     "dtype": str(model.dtype).removeprefix("torch."), "channels_last": True,
-                     "bare_warmup_batches": args.warmup, "bare_timed_batches": args.steps},
-        "bare_images_per_s": round(bare, 1),
-        "pipeline_images_per_s": round(end_to_end, 1),
-        "ratio": round(end_to_end / bare, 4),
-        "target_ratio": TARGET_RATIO,
-        **environment(device),
-    }
-    print(f"bare model forward: {bare:,.0f} images/s\n"
-          f"pipeline ({len(images)} images, batch {args.batch_size}): {end_to_end:,.0f} images/s\n"
-          f"ratio: {result['ratio']:.1%} (issue 5 target: >= {TARGET_RATIO:.0%}) on {result['device']}")
+    settings = {"model": str(args.model), "image_height": size["height"], "image_width": size["width"],
+                "input_size": model.config.input_size, "batch_size": args.batch_size, "num_images": len(images),
+                "num_workers": args.num_workers, "dtype": str(model.dtype).removeprefix("torch."),
+                "channels_last": True, "bare_warmup_batches": args.warmup, "bare_timed_batches": args.steps}
+    result = against_bare(settings, bare, "pipeline_images_per_s", round(end_to_end, 1), TARGET_RATIO, device,
+                          ("bare model forward", f"pipeline ({len(images)} images, batch {args.batch_size})"))
     write_json(args.output, result)
     return result
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import io
-from pathlib import Path
 
 import evaluate
 import PIL.Image
 from tqdm.auto import tqdm
 from transformers import Pipeline
 
-from benchmarks.common import LabelledImages, environment, load_images, load_pipeline, parse_size, pick_device, write_json
+from benchmarks.common import (LabelledImages, environment, load_images, load_pipeline, model_benchmark_parser,
+                               parse_size, pick_device, write_json)
 from modeling import load_rgb_image
 from train import HEAD_METRICS
 
@@ -26,10 +26,7 @@ MAX_DROP_POINTS = 3.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="trained model folder (train.py output)")
-    parser.add_argument("--dataset", default="data/sample", help="prepared dataset: its validation split is used")
-    parser.add_argument("--output", type=Path, help="JSON file to write")
+    parser = model_benchmark_parser(__doc__)
     parser.add_argument("--size", type=parse_size, default="240x320", help="WIDTHxHEIGHT of the larger copies")
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--batch-size", type=int, default=256)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import train
-from benchmarks.common import autocast, environment, images_per_second, pick_device, write_json
+from benchmarks.common import against_bare, autocast, images_per_second, pick_device, write_json
 from modeling import FashionResNetConfig, FashionResNetModel, multi_head_loss
 
 TARGET_RATIO = 0.85
@@ -70,23 +70,14 @@ def main(argv: list[str] | None = None) -> dict:
     bare = bare_training_rate(config, model_config, training["mixed_precision"], device, args.warmup, args.steps)
     by_epoch = [entry["train_images_per_s"] for entry in history]
     end_to_end = statistics.median(by_epoch)
-    result = {
-        "settings": {"run": str(args.run), "architecture": config.architecture, "image_height": config.image_height,
-                     "image_width": config.image_width, "input_size": model_config.input_size,
-                     "batch_size": config.batch_size, "channels_last": config.channels_last,
-                     "compile": config.compile, "mixed_precision": training["mixed_precision"],
-                     "dataset": config.dataset, "epochs": len(history), "bare_warmup_steps": args.warmup,
-                     "bare_timed_steps": args.steps},
-        "bare_images_per_s": round(bare, 1),
-        "train_py_images_per_s": end_to_end,
-        "train_py_images_per_s_by_epoch": by_epoch,
-        "ratio": round(end_to_end / bare, 4),
-        "target_ratio": TARGET_RATIO,
-        **environment(device),
-    }
-    print(f"bare model training: {bare:,.0f} images/s\n"
-          f"train.py (median of {len(history)} epochs): {end_to_end:,.0f} images/s\n"
-          f"ratio: {result['ratio']:.1%} (issue 5 target: >= {TARGET_RATIO:.0%}) on {result['device']}")
+    settings = {"run": str(args.run), "architecture": config.architecture, "image_height": config.image_height,
+                "image_width": config.image_width, "input_size": model_config.input_size,
+                "batch_size": config.batch_size, "channels_last": config.channels_last, "compile": config.compile,
+                "mixed_precision": training["mixed_precision"], "dataset": config.dataset, "epochs": len(history),
+                "bare_warmup_steps": args.warmup, "bare_timed_steps": args.steps}
+    result = against_bare(settings, bare, "train_py_images_per_s", end_to_end, TARGET_RATIO, device,
+                          ("bare model training", f"train.py (median of {len(history)} epochs)"),
+                          train_py_images_per_s_by_epoch=by_epoch)
     write_json(args.output, result)
     return result
 
