@@ -60,9 +60,10 @@ PRESETS: dict[str, dict] = {
     # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`), from scratch.
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
     # a 5x4 feature map instead of 3x2. A first guess sized to a few minutes; not yet tuned on a GPU
-    # (see results/README.md).
+    # (see results/README.md). A checkpoint (weights and AdamW state, about 300 MB) every ~10 epochs, not
+    # every epoch: a run of minutes rarely needs resuming, and each write is wall time of the 10 minutes.
     "h100": {"epochs": 40, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120], "drop_rate": 0.2,
-             "eval_batch_size": 2048, "log_every": 25, "compile": True},
+             "eval_batch_size": 2048, "log_every": 25, "checkpoint_every": 500, "compile": True},
 }
 
 

@@ -46,16 +46,20 @@ OUT=results/$NAME
 rm -rf "$OUT"  # a results folder is one run: nothing stale from an earlier one
 mkdir -p "$OUT/logs"
 
-# step NAME COMMAND...: run COMMAND, log its output to logs/NAME.log, record it and its wall time in steps.tsv.
+# step NAME COMMAND...: run COMMAND, log its output to logs/NAME.log, record it with its wall time and exit
+# status in steps.tsv. A failed step does not stop the others: a run on a lent machine is one try, and every
+# benchmark that can still run should.
+FAILED=()
 step() {
-    local name=$1 start end
+    local name=$1 start end status=0
     shift
     echo "=== $name: $*"
     start=$EPOCHREALTIME
-    "$@" 2>&1 | tee "$OUT/logs/$name.log"
+    "$@" 2>&1 | tee "$OUT/logs/$name.log" || status=$?
     end=$EPOCHREALTIME
-    awk -v name="$name" -v s="$start" -v e="$end" -v cmd="$*" 'BEGIN { printf "%s\t%.1f\t%s\n", name, e - s, cmd }' \
-        >>"$OUT/steps.tsv"
+    awk -v name="$name" -v s="$start" -v e="$end" -v status="$status" -v cmd="$*" \
+        'BEGIN { printf "%s\t%.1f\t%s\t%s\n", name, e - s, status, cmd }' >>"$OUT/steps.tsv"
+    ((status == 0)) || FAILED+=("$name")
 }
 
 {
@@ -69,15 +73,22 @@ if [[ ! -f $DATASET/cleaning_summary.json ]]; then
     RAW=../shared/data/fashion-product-images-small
     [[ -d $RAW ]] || { echo "no $DATASET and no raw data in $RAW to prepare it from" >&2; exit 1; }
     step prepare python3 -m data_scripts.prepare "$RAW" --output-dir "$DATASET"
+    ((${#FAILED[@]} == 0)) || exit 1
 fi
 # What must travel with the code to a GPU machine that has no raw data (64 MiB at most on the lent ones).
 echo "prepared dataset $DATASET: $(du -sh "$DATASET" | cut -f1)" >>"$OUT/hardware.txt"
 step train python3 -m accelerate.commands.launch "${LAUNCH[@]}" train.py "${TRAIN[@]}" --backbone_weights none \
     --dataset "$DATASET" --output_dir "$OUT/model"
-step train_throughput python3 -m benchmarks.train_throughput --run "$OUT/model" "${TRAIN_BENCH[@]}" \
-    --output "$OUT/train_throughput.json"
-step inference_throughput python3 -m benchmarks.inference_throughput --model "$OUT/model" --dataset "$DATASET" \
-    "${INFER_BENCH[@]}" --output "$OUT/inference_throughput.json"
-step robustness python3 -m benchmarks.robustness --model "$OUT/model" --dataset "$DATASET" "${ROBUST[@]}" \
-    --output "$OUT/robustness.json"
+if [[ -f $OUT/model/metrics.json ]]; then  # the benchmarks measure the trained model
+    step train_throughput python3 -m benchmarks.train_throughput --run "$OUT/model" "${TRAIN_BENCH[@]}" \
+        --output "$OUT/train_throughput.json"
+    step inference_throughput python3 -m benchmarks.inference_throughput --model "$OUT/model" --dataset "$DATASET" \
+        "${INFER_BENCH[@]}" --output "$OUT/inference_throughput.json"
+    step robustness python3 -m benchmarks.robustness --model "$OUT/model" --dataset "$DATASET" "${ROBUST[@]}" \
+        --output "$OUT/robustness.json"
+fi
 python3 -m benchmarks.summary "$OUT"
+if ((${#FAILED[@]})); then
+    echo "failed: ${FAILED[*]} (logs in $OUT/logs)" >&2
+    exit 1
+fi

@@ -3,7 +3,9 @@
     python -m benchmarks.summary results/NAME
 
 Reads model/metrics.json, model/training.json, train_throughput.json, inference_throughput.json,
-robustness.json, hardware.txt and steps.tsv (the commands `reproduce.sh` ran, with their wall times).
+robustness.json, hardware.txt and steps.tsv (the commands `reproduce.sh` ran, with their wall times and
+exit statuses). A run that failed or was stopped part-way gets the sections its files allow, and a line
+naming what is missing.
 """
 
 from __future__ import annotations
@@ -81,25 +83,29 @@ def resolution(settings: dict) -> str:
     return f"{size} upscaled to {upscaled[0]}x{upscaled[1]}" if upscaled else size
 
 
-def throughput_section(train: dict, inference: dict) -> list[str]:
-    train_size, infer_size = resolution(train["settings"]), resolution(inference["settings"])
-    return [
-        "## Throughput", "",
-        "| measure | images/s | of the bare model | issue 5 target | met |", "|---|---|---|---|---|",
-        f"| bare model training, {train_size}, batch {train['settings']['batch_size']} "
-        f"({precision(train['settings']['mixed_precision'])}, {'compiled' if train['settings']['compile'] else 'eager'}) | "
-        f"{train['bare_images_per_s']:,.0f} | | | |",
-        f"| train.py, median of {train['settings']['epochs']} epochs | {train['train_py_images_per_s']:,.0f} | "
-        f"{train['ratio']:.1%} | >= {train['target_ratio']:.0%} | {mark(train['ratio'] >= train['target_ratio'])} |",
-        f"| bare model forward, {infer_size}, batch {inference['settings']['batch_size']} "
-        f"({inference['settings']['dtype']}) | {inference['bare_images_per_s']:,.0f} | | | |",
-        f"| pipeline, {inference['settings']['num_images']:,} decoded images, batch "
-        f"{inference['settings']['batch_size']}, {inference['settings']['num_workers']} workers | "
-        f"{inference['pipeline_images_per_s']:,.0f} | {inference['ratio']:.1%} | >= {inference['target_ratio']:.0%} | "
-        f"{mark(inference['ratio'] >= inference['target_ratio'])} |",
-        "",
-        f"Devices: training benchmark on {train['device']}; inference benchmark on {inference['device']}.", "",
-    ]
+def throughput_section(train: dict | None, inference: dict | None) -> list[str]:
+    lines = ["## Throughput", "", "| measure | images/s | of the bare model | issue 5 target | met |", "|---|---|---|---|---|"]
+    if train:
+        settings = train["settings"]
+        lines += [
+            f"| bare model training, {resolution(settings)}, batch {settings['batch_size']} "
+            f"({precision(settings['mixed_precision'])}, {'compiled' if settings['compile'] else 'eager'}) | "
+            f"{train['bare_images_per_s']:,.0f} | | | |",
+            f"| train.py, median of {settings['epochs']} epochs | {train['train_py_images_per_s']:,.0f} | "
+            f"{train['ratio']:.1%} | >= {train['target_ratio']:.0%} | {mark(train['ratio'] >= train['target_ratio'])} |",
+        ]
+    if inference:
+        settings = inference["settings"]
+        lines += [
+            f"| bare model forward, {resolution(settings)}, batch {settings['batch_size']} ({settings['dtype']}) | "
+            f"{inference['bare_images_per_s']:,.0f} | | | |",
+            f"| pipeline, {settings['num_images']:,} decoded images, batch {settings['batch_size']}, "
+            f"{settings['num_workers']} workers | {inference['pipeline_images_per_s']:,.0f} | {inference['ratio']:.1%} | "
+            f">= {inference['target_ratio']:.0%} | {mark(inference['ratio'] >= inference['target_ratio'])} |",
+        ]
+    lines += ["", "Devices: " + "; ".join(f"{what} benchmark on {result['device']}" for what, result in
+                                          (("training", train), ("inference", inference)) if result) + ".", ""]
+    return lines
 
 
 def robustness_section(robustness: dict) -> list[str]:
@@ -115,42 +121,61 @@ def robustness_section(robustness: dict) -> list[str]:
     return lines + [""]
 
 
-def environment_section(folder: Path, training: dict) -> list[str]:
+def environment_section(folder: Path, training: dict | None) -> list[str]:
     versions = {}
     for name in LIBRARIES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    lines = ["## Hardware and software", "", f"Training: {training['hardware']}, mixed precision "
-             f"{training['mixed_precision']}.", "", "```", (folder / "hardware.txt").read_text().strip(), "```", "",
-             f"Python {platform.python_version()}; torch built for CUDA {torch.version.cuda or 'none'}, cuDNN "
-             f"{torch.backends.cudnn.version() if torch.cuda.is_available() else 'n/a (no GPU)'}; "
-             + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".", ""]
+    lines = ["## Hardware and software", ""]
+    if training:
+        lines += [f"Training: {training['hardware']}, mixed precision {training['mixed_precision']}.", ""]
+    lines += ["```", (folder / "hardware.txt").read_text().strip(), "```", "",
+              f"Python {platform.python_version()}; torch built for CUDA {torch.version.cuda or 'none'}, cuDNN "
+              f"{torch.backends.cudnn.version() if torch.cuda.is_available() else 'n/a (no GPU)'}; "
+              + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".", ""]
     return lines
 
 
 def commands_section(folder: Path) -> list[str]:
-    rows = [line.split("\t", 2) for line in (folder / "steps.tsv").read_text().splitlines() if line]
-    total = sum(float(seconds) for _, seconds, _ in rows)
+    steps = folder / "steps.tsv"  # a step stopped by a timeout never writes its row
+    rows = [line.split("\t", 3) for line in steps.read_text().splitlines() if line] if steps.exists() else []
+    total = sum(float(seconds) for _, seconds, _, _ in rows)
     lines = [f"## Commands ({total:.0f} s in all, from the repository root)", "",
-             "| step | wall time | command |", "|---|---|---|"]
-    lines += [f"| {name} | {float(seconds):.0f} s | `{command}` |" for name, seconds, command in rows]
+             "| step | wall time | exit status | command |", "|---|---|---|---|"]
+    lines += [f"| {name} | {float(seconds):.0f} s | {status} | `{command}` |" for name, seconds, status, command in rows]
     return lines + ["", "Logs of each step: `logs/`."]
 
 
+# What each step of reproduce.sh leaves in the folder; a failed or stopped step leaves nothing.
+OUTPUTS = {"metrics": "model/metrics.json", "training": "model/training.json", "train": "train_throughput.json",
+           "inference": "inference_throughput.json", "robustness": "robustness.json"}
+
+
 def build_summary(folder: Path) -> str:
-    metrics, training = read_json(folder / "model" / "metrics.json"), read_json(folder / "model" / "training.json")
-    train, inference = read_json(folder / "train_throughput.json"), read_json(folder / "inference_throughput.json")
-    robustness = read_json(folder / "robustness.json")
-    on_gpu = all("CPU" not in result["device"] for result in (train, inference, robustness))
-    banner = ([] if on_gpu else
+    """Every section whose files are there; an incomplete run says what is missing."""
+    found = {key: read_json(folder / name) if (folder / name).exists() else None for key, name in OUTPUTS.items()}
+    metrics, training = found["metrics"], found["training"]
+    train, inference, robustness = found["train"], found["inference"], found["robustness"]
+    devices = [result["device"] for result in (train, inference, robustness) if result]
+    devices += [training["hardware"]] if training else []
+    banner = ([] if all("CPU" not in device for device in devices) else
               ["> **CPU smoke run, not the H100 figures.** This folder was produced on CPU with a tiny backbone and "
                "dataset to check that the tooling runs end to end; its accuracy and throughput say nothing about "
                "issue 5's targets.", ""])
-    lines = [f"# Issue 5 results: {folder.name}", "", *banner, *accuracy_section(metrics, training),
-             *throughput_section(train, inference), *robustness_section(robustness),
-             *environment_section(folder, training), *commands_section(folder)]
+    missing = [OUTPUTS[key] for key, value in found.items() if value is None]
+    if missing:
+        banner += [f"> **Incomplete run.** Not produced: {', '.join(f'`{name}`' for name in missing)}. A step failed "
+                   "or was stopped: see the exit statuses below and `logs/`.", ""]
+    lines = [f"# Issue 5 results: {folder.name}", "", *banner]
+    if metrics and training:
+        lines += accuracy_section(metrics, training)
+    if train or inference:
+        lines += throughput_section(train, inference)
+    if robustness:
+        lines += robustness_section(robustness)
+    lines += [*environment_section(folder, training), *commands_section(folder)]
     return "\n".join(lines) + "\n"
 
 

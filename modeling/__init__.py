@@ -31,7 +31,13 @@ TASK = "fashion-attributes"
 
 AutoConfig.register(FashionResNetConfig.model_type, FashionResNetConfig, exist_ok=True)
 AutoModel.register(FashionResNetConfig, FashionResNetModel, exist_ok=True)
-AutoImageProcessor.register(FashionResNetConfig, slow_image_processor_class=FashionImageProcessor, exist_ok=True)
+# One implementation (PIL fit, torch normalisation) answers whichever backend is asked for; transformers asks
+# for torchvision by default and would otherwise warn that it is missing.
+AutoImageProcessor.register(
+    FashionResNetConfig,
+    image_processor_classes={"pil": FashionImageProcessor, "torchvision": FashionImageProcessor},
+    exist_ok=True,
+)
 PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=FashionAttributesPipeline, pt_model=AutoModel, type="image")
 
 FashionResNetConfig.register_for_auto_class()

@@ -121,14 +121,34 @@ def test_enlarge_gives_the_requested_size():
 def test_summary_from_the_jsons(trained, inference, robust):
     folder, _, _ = trained  # the fixtures wrote every benchmark's JSON into it
     (folder / "hardware.txt").write_text("nvidia-smi: not available (no NVIDIA GPU)\n")
-    (folder / "steps.tsv").write_text("train\t12.5\taccelerate launch train.py --epochs 2\n")
+    (folder / "steps.tsv").write_text("train\t12.5\t0\taccelerate launch train.py --epochs 2\n")
     text = summary.build_summary(folder)
-    assert "CPU smoke run, not the H100 figures" in text
+    assert "CPU smoke run, not the H100 figures" in text and "Incomplete run" not in text
     for heading in ("## Accuracy", "## Throughput", "## Robustness", "## Hardware and software", "## Commands"):
         assert heading in text
-    assert "| train | 12 s | `accelerate launch train.py --epochs 2` |" in text
+    assert "| train | 12 s | 0 | `accelerate launch train.py --epochs 2` |" in text
     assert "80x60 upscaled to 96x72" in text
     assert "upscaled by the model to 72×96" in (folder / "model" / "README.md").read_text()  # the card says so too
+
+
+def test_summary_of_a_run_that_stopped_part_way(trained, inference, tmp_path):
+    """A one-try run on a lent GPU that fails or times out in a benchmark still gets every figure it made."""
+    folder, _, _ = trained
+    partial = tmp_path / "partial"
+    shutil.copytree(folder / "model", partial / "model")
+    shutil.copyfile(folder / "inference_throughput.json", partial / "inference_throughput.json")
+    (partial / "hardware.txt").write_text("nvidia-smi: not available (no NVIDIA GPU)\n")
+    (partial / "steps.tsv").write_text("train\t12.5\t0\ttrain.py\ntrain_throughput\t3.0\t1\ttrain_throughput.py\n")
+    text = summary.build_summary(partial)
+    assert "Not produced: `train_throughput.json`, `robustness.json`" in text
+    assert "## Accuracy" in text and "## Robustness" not in text
+    assert "| pipeline, 32 decoded images" in text and "bare model training" not in text
+    assert "| train_throughput | 3 s | 1 | `train_throughput.py` |" in text
+    shutil.rmtree(partial / "model")  # stopped by a timeout in the first step: no model, no steps.tsv row
+    (partial / "steps.tsv").unlink()
+    text = summary.build_summary(partial)
+    assert "`model/metrics.json`, `model/training.json`, `train_throughput.json`" in text and "## Accuracy" not in text
+    assert "## Commands (0 s in all" in text
 
 
 def test_reproduce_script_parses():

@@ -198,6 +198,23 @@ def test_registered_auto_classes_load_without_trust_remote_code(saved_folder, sh
     assert type(classifier.model) is modeling.FashionResNetModel
 
 
+@pytest.mark.parametrize("backend", [None, "pil", "torchvision"])
+def test_processor_loads_for_any_backend_without_a_fallback_warning(saved_folder, backend, caplog):
+    """transformers 5.x asks for the torchvision backend by default; the one processor serves every backend, so
+    nobody is told that a backend is missing."""
+    from transformers import AutoImageProcessor
+    from transformers.utils import logging
+
+    logging.get_logger().warning_once.cache_clear()  # a warning given earlier in the session would hide this one
+    logging.add_handler(caplog.handler)  # transformers' loggers do not propagate to the root logger
+    try:
+        processor = AutoImageProcessor.from_pretrained(saved_folder, **({"backend": backend} if backend else {}))
+    finally:
+        logging.remove_handler(caplog.handler)
+    assert type(processor) is modeling.FashionImageProcessor
+    assert not [record.getMessage() for record in caplog.records if "backend" in record.getMessage()]
+
+
 def test_bfloat16_loading(saved_folder, shared_model, shared_processor, image_paths):
     from transformers import AutoModel, pipeline
 
