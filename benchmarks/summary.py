@@ -84,7 +84,8 @@ def resolution(settings: dict) -> str:
 
 
 def throughput_section(train: dict | None, inference: dict | None) -> list[str]:
-    lines = ["## Throughput", "", "| measure | images/s | of the bare model | issue 5 target | met |", "|---|---|---|---|---|"]
+    lines = ["## Throughput", "",
+             "| measure | images/s | of the bare model | issue 5 target | met |", "|---|---|---|---|---|"]
     if train:
         settings = train["settings"]
         lines += [
@@ -144,7 +145,8 @@ def commands_section(folder: Path) -> list[str]:
     total = sum(float(seconds) for _, seconds, _, _ in rows)
     lines = [f"## Commands ({total:.0f} s in all, from the repository root)", "",
              "| step | wall time | exit status | command |", "|---|---|---|---|"]
-    lines += [f"| {name} | {float(seconds):.0f} s | {status} | `{command}` |" for name, seconds, status, command in rows]
+    lines += [f"| {name} | {float(seconds):.0f} s | {status} | `{command}` |"
+              for name, seconds, status, command in rows]
     return lines + ["", "Logs of each step: `logs/`."]
 
 
