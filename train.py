@@ -59,11 +59,13 @@ HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
 PRESETS: dict[str, dict] = {
     # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`), from scratch.
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
-    # a 5x4 feature map instead of 3x2. A first guess sized to a few minutes; not yet tuned on a GPU
-    # (see results/README.md). A checkpoint (weights and AdamW state, about 300 MB) every ~10 epochs, not
-    # every epoch: a run of minutes rarely needs resuming, and each write is wall time of the 10 minutes.
-    "h100": {"epochs": 40, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120], "drop_rate": 0.2,
-             "eval_batch_size": 2048, "log_every": 25, "checkpoint_every": 500, "compile": True},
+    # a 5x4 feature map instead of 3x2. Not yet tuned on a GPU (see results/README.md): the number of epochs
+    # (at most 60) is fitted to 3 minutes of training from the speed timed on the GPU, so that training,
+    # compilation and the three benchmarks end within the 10 minutes a lent machine gives one command. A
+    # checkpoint (weights and AdamW state, about 300 MB) every 500 steps, not every epoch: a run of minutes
+    # rarely needs resuming, and each write is wall time of those 10 minutes.
+    "h100": {"epochs": 60, "time_budget_s": 180, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120],
+             "drop_rate": 0.2, "eval_batch_size": 2048, "log_every": 25, "checkpoint_every": 500, "compile": True},
 }
 
 
@@ -85,7 +87,12 @@ class TrainConfig:
     input_size: list[int] | None = field(
         default=None, metadata={"help": "height width the backbone sees, upscaled on the device (default: image size)"}
     )
-    epochs: int = 8
+    epochs: int = field(default=8, metadata={"help": "epochs to train; with --time_budget_s, the most to train"})
+    time_budget_s: float = field(
+        default=0.0,
+        metadata={"help": "seconds of training and evaluation to fit the number of epochs into, timed on a few "
+                          "batches before training (0: no budget)"},
+    )
     batch_size: int = field(
         default=64, metadata={"help": "global batch over all processes; x gradient_accumulation_steps per update"}
     )
@@ -124,6 +131,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
         parser.error("--epochs, --batch_size and --gradient_accumulation_steps must be at least 1")
     if config.input_size is not None and (len(config.input_size) != 2 or min(config.input_size) < 1):
         parser.error(f"--input_size takes a height and a width, got {config.input_size}")
+    if config.time_budget_s < 0:
+        parser.error(f"--time_budget_s must be 0 (no budget) or more, got {config.time_budget_s:g}")
     return config
 
 
@@ -367,18 +376,44 @@ class LossWindows:
         return mean, batches * self.images_per_batch / max(seconds, 1e-9)
 
 
-def warm_up(model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-            backward: Callable[[torch.Tensor], None], loss: Callable[[], torch.Tensor]) -> float:
-    """One forward and backward, so that torch.compile builds its graphs, with no effect on training:
-    weights, BatchNorm statistics, gradients and the random state (dropout) are put back as they were, so a
-    run, resumed or not, trains as it would without it. Returns the seconds it took."""
+def synchronized_seconds(work: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of `work`, including what it queued on the device (GPU calls return before they are done)."""
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
     started = time.perf_counter()
+    work()
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
+    return time.perf_counter() - started
+
+
+def warm_up(model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+            forward_backward: Callable[[], None], timed_batches: int = 0) -> tuple[float, float | None]:
+    """One forward and backward, so that torch.compile builds its graphs (and the device its kernels), then
+    `timed_batches` more to time, with no effect on training: weights, BatchNorm statistics, gradients and the
+    random state (dropout) are put back as they were, so a run, resumed or not, trains as it would without it.
+
+    Returns the seconds of the first batch and the mean seconds of a timed one (None if none was timed).
+    """
     saved = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device], device_type=device.type):
-        backward(loss())
+        first = synchronized_seconds(forward_backward, device)
+        timed = synchronized_seconds(lambda: [forward_backward() for _ in range(timed_batches)], device)
     optimizer.zero_grad(set_to_none=True)
     model.load_state_dict(saved)
-    return time.perf_counter() - started
+    return first, timed / timed_batches if timed_batches else None
+
+
+def epochs_within(budget_s: float, batch_seconds: float, train_batches: int, valid_batches: float,
+                  max_epochs: int) -> int:
+    """How many epochs of training and evaluation fit in `budget_s`: at least 1, at most `max_epochs`.
+
+    An evaluation batch counts as half a training batch: a forward pass is about a third of forward and
+    backward, but evaluation runs uncompiled. The optimizer's step is left out: at the batch sizes that
+    make a time budget worth having it is a few per cent of a batch.
+    """
+    epoch_seconds = batch_seconds * (train_batches + valid_batches / 2)
+    return max(1, min(max_epochs, int(budget_s // epoch_seconds)))
 
 
 class TrainingClock:
@@ -452,7 +487,6 @@ def main(config: TrainConfig) -> Path:
     valid_loader = DataLoader(range(len(valid["labels"])), batch_size=config.eval_batch_size)
     epoch_batches = batches_per_epoch(len(train["labels"]), config.batch_size, config.gradient_accumulation_steps)
     steps_per_epoch = epoch_batches // config.gradient_accumulation_steps
-    total_steps = steps_per_epoch * config.epochs
     # No weight decay on BatchNorm and bias parameters (1-d): it only fights their scale.
     parameters = list(model.parameters())
     optimizer = torch.optim.AdamW(
@@ -460,21 +494,17 @@ def main(config: TrainConfig) -> Path:
          {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0}],
         lr=config.lr, weight_decay=config.weight_decay,
     )
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
-    model, optimizer, scheduler, valid_loader = accelerator.prepare(model, optimizer, scheduler, valid_loader)
+    model, optimizer, valid_loader = accelerator.prepare(model, optimizer, valid_loader)
     forward = torch.compile(model) if config.compile else model
     weights = class_weights(train["labels"], heads, config.class_weight_power)
 
-    progress = {"epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0,
-                "best": None, "history": []}
-    if config.resume and (checkpoint := latest_checkpoint(checkpoints)):
-        accelerator.load_state(str(checkpoint))
-        progress = json.loads((checkpoint / "progress.json").read_text())
-        accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']}, step {progress['step']})")
-    elif config.resume:
+    checkpoint = latest_checkpoint(checkpoints) if config.resume else None
+    if config.resume and checkpoint is None:
         accelerator.print(f"no checkpoint in {checkpoints}: starting from scratch")
-    if config.tracker:
-        accelerator.init_trackers("fashion-resnet50", config={k: v for k, v in asdict(config).items() if v is not None})
+    # A resumed run keeps the number of epochs it started with, time budget or not: the schedule depends on it.
+    progress = json.loads((checkpoint / "progress.json").read_text()) if checkpoint else {
+        "epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0, "best": None,
+        "history": []}
 
     def model_input(pixels: torch.Tensor) -> torch.Tensor:
         # Reorder while still uint8 (a quarter of the bytes); the normalisation keeps the memory format.
@@ -487,20 +517,44 @@ def main(config: TrainConfig) -> Path:
             logits = forward(model_input(pixels)).logits
         return multi_head_loss(logits, labels, config.label_smoothing, weights)
 
-    if config.compile:
-        # Compile before the clock starts, as airbench does, on one batch of real rows.
+    fit_to_budget = config.time_budget_s > 0 and "epochs" not in progress
+    if config.compile or fit_to_budget:
+        # Compile before the clock starts, as airbench does, on one batch of real rows; then time a few.
         model.train()
         rows = torch.arange(config.batch_size // accelerator.num_processes, device=accelerator.device)
-        seconds = warm_up(model, optimizer, accelerator.device, accelerator.backward,
-                          lambda: training_loss(train["pixels"][rows], train["labels"][rows]))
-        progress["compile_seconds"] = round(progress.get("compile_seconds", 0.0) + seconds, 2)  # over resumes
-        accelerator.print(f"compiled in {seconds:.0f} s (not counted as training time)")
+        seconds, batch_seconds = warm_up(
+            model, optimizer, accelerator.device,
+            lambda: accelerator.backward(training_loss(train["pixels"][rows], train["labels"][rows])),
+            timed_batches=5 if fit_to_budget else 0,
+        )
+        if config.compile:
+            progress["compile_seconds"] = round(progress.get("compile_seconds", 0.0) + seconds, 2)  # over resumes
+            accelerator.print(f"compiled in {seconds:.0f} s (not counted as training time)")
+        if fit_to_budget:
+            # The slowest process sets the pace, and every process must train the same number of epochs.
+            batch_seconds = accelerator.reduce(torch.tensor(batch_seconds, device=accelerator.device), "max").item()
+            progress["epochs"] = epochs_within(config.time_budget_s, batch_seconds, epoch_batches,
+                                               len(valid["labels"]) / config.batch_size, config.epochs)
+            progress["time_budget"] = {"seconds": config.time_budget_s, "seconds_per_batch": round(batch_seconds, 5),
+                                       "epochs": progress["epochs"]}
+            accelerator.print(f"time budget {config.time_budget_s:g} s at {batch_seconds:.3f} s per batch: "
+                              f"{progress['epochs']} epochs (at most {config.epochs})")
+    epochs = progress.setdefault("epochs", config.epochs)
+    total_steps = steps_per_epoch * epochs
+    scheduler = accelerator.prepare(
+        get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
+    )
+    if checkpoint:
+        accelerator.load_state(str(checkpoint))
+        accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']}, step {progress['step']})")
+    if config.tracker:
+        accelerator.init_trackers("fashion-resnet50", config={k: v for k, v in asdict(config).items() if v is not None})
 
     generator = torch.Generator(accelerator.device)
     bar = tqdm(total=total_steps, initial=progress["step"], desc="training", unit="step",
                disable=not accelerator.is_local_main_process)
     clock = TrainingClock(progress["train_seconds"])
-    while progress["epoch"] < config.epochs:
+    while progress["epoch"] < epochs:
         epoch = progress["epoch"]
         model.train()
         batches = epoch_order(len(train["labels"]), epoch_batches, config.batch_size, config.seed, epoch,
@@ -553,7 +607,7 @@ def main(config: TrainConfig) -> Path:
         progress["epoch_losses"] = []
         accelerator.log({f"val/{k}_{h}": v for k in ("accuracy", "macro_f1") for h, v in summary[k].items()},
                         step=progress["step"])
-        accelerator.print(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
+        accelerator.print(f"epoch {epoch + 1}/{epochs} " + " ".join(
             f"{h}={summary['accuracy'][h]:.3f}" for h in heads) + f" mean={summary['mean_accuracy']:.3f}")
         if progress["best"] is None or summary["mean_accuracy"] > progress["best_mean_accuracy"]:
             progress["best_mean_accuracy"], progress["best"] = summary["mean_accuracy"], {"epoch": epoch + 1, "heads": results}
@@ -595,6 +649,7 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "validation_examples": len(valid["labels"]),
         "train_seconds": round(progress["train_seconds"], 2),
         "compile_seconds": progress.get("compile_seconds"),
+        "time_budget": progress.get("time_budget"),
         "hardware": hardware(accelerator.device),
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from transformers import Pipeline, pipeline
 
 import data_scripts
 from modeling import TASK, load_rgb_image
-from train import hardware, library_versions
+from train import hardware, library_versions, synchronized_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,22 +36,14 @@ def autocast(device: torch.device, mixed_precision: str | None = None) -> contex
     return torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[mixed_precision])
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def images_per_second(step: Callable[[], Any], images_per_step: int, warmup: int, steps: int,
                       device: torch.device, desc: str) -> float:
     """Run `step` `warmup` times untimed (compilation, cuDNN autotuning), then `steps` times timed."""
     for _ in tqdm(range(warmup), desc=f"{desc} (warmup)", unit="step", leave=False):
         step()
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in tqdm(range(steps), desc=desc, unit="step", leave=False):
-        step()
-    synchronize(device)  # CUDA calls are asynchronous: the clock stops when the device is done
-    return steps * images_per_step / (time.perf_counter() - started)
+    seconds = synchronized_seconds(lambda: [step() for _ in tqdm(range(steps), desc=desc, unit="step", leave=False)],
+                                   device)
+    return steps * images_per_step / seconds
 
 
 def environment(device: torch.device) -> dict[str, Any]:

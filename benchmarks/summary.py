@@ -41,10 +41,12 @@ def mark(ok: bool) -> str:
 
 def accuracy_section(metrics: dict, training: dict) -> list[str]:
     heads = metrics["heads"]
-    compiled = training.get("compile_seconds")
+    compiled, budget = training.get("compile_seconds"), training.get("time_budget")
     lines = [f"## Accuracy (validation, {metrics['num_examples']:,} images, best epoch {metrics['best_epoch']} "
              f"of {len(metrics['history'])}, {training['train_seconds']:.0f} s of training and evaluation in all"
              + (f", after {compiled:.0f} s of compilation" if compiled else "") + ")", "",
+             *([f"The number of epochs was fitted to a {budget['seconds']:g} s budget from "
+                f"{budget['seconds_per_batch']:.3f} s per batch, timed before training.", ""] if budget else []),
              "| head | accuracy | macro-F1 | issue 5 target | met |", "|---|---|---|---|---|"]
     lines += [f"| {head} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | {TARGETS[head]:.0%} | "
               f"{mark(r['accuracy'] >= TARGETS[head])} |" for head, r in heads.items()]

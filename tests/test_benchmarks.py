@@ -44,9 +44,10 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory) -> tuple[Path, dict, str]:
-    """A train.py run (upscaling inside the model), then train_throughput.py against it."""
+    """A train.py run (upscaling inside the model, epochs fitted to a budget), then train_throughput.py against it."""
     folder = tmp_path_factory.mktemp("bench")
     launch("--architecture", "test_resnet", "--backbone_weights", "none", "--batch_size", "16", "--epochs", "2",
+           "--time_budget_s", "3600",
            "--input_size", "96", "72", "--dataset", str(dataset), "--cache_dir", str(folder / "cache"),
            "--output_dir", str(folder / "model"))
     result, printed = run(train_throughput.main, "--run", str(folder / "model"), "--warmup", "1", "--steps", "2",
@@ -128,6 +129,7 @@ def test_summary_from_the_jsons(trained, inference, robust):
         assert heading in text
     assert "| train | 12 s | 0 | `accelerate launch train.py --epochs 2` |" in text
     assert "80x60 upscaled to 96x72" in text
+    assert "fitted to a 3600 s budget" in text
     assert "upscaled by the model to 72×96" in (folder / "model" / "README.md").read_text()  # the card says so too
 
 
