@@ -501,7 +501,6 @@ def main(config: TrainConfig) -> Path:
     checkpoint = latest_checkpoint(checkpoints) if config.resume else None
     if config.resume and checkpoint is None:
         accelerator.print(f"no checkpoint in {checkpoints}: starting from scratch")
-    # A resumed run keeps the number of epochs it started with, time budget or not: the schedule depends on it.
     progress = json.loads((checkpoint / "progress.json").read_text()) if checkpoint else {
         "epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0, "best": None,
         "history": []}
@@ -517,7 +516,8 @@ def main(config: TrainConfig) -> Path:
             logits = forward(model_input(pixels)).logits
         return multi_head_loss(logits, labels, config.label_smoothing, weights)
 
-    fit_to_budget = config.time_budget_s > 0 and "epochs" not in progress
+    # A run fitted to a time budget keeps its number of epochs when resumed: the schedule depends on it.
+    fit_to_budget = config.time_budget_s > 0 and "time_budget" not in progress
     if config.compile or fit_to_budget:
         # Compile before the clock starts, as airbench does, on one batch of real rows; then time a few.
         model.train()
@@ -533,13 +533,13 @@ def main(config: TrainConfig) -> Path:
         if fit_to_budget:
             # The slowest process sets the pace, and every process must train the same number of epochs.
             batch_seconds = accelerator.reduce(torch.tensor(batch_seconds, device=accelerator.device), "max").item()
-            progress["epochs"] = epochs_within(config.time_budget_s, batch_seconds, epoch_batches,
-                                               len(valid["labels"]) / config.batch_size, config.epochs)
+            fitted = epochs_within(config.time_budget_s, batch_seconds, epoch_batches,
+                                   len(valid["labels"]) / config.batch_size, config.epochs)
             progress["time_budget"] = {"seconds": config.time_budget_s, "seconds_per_batch": round(batch_seconds, 5),
-                                       "epochs": progress["epochs"]}
+                                       "epochs": fitted}
             accelerator.print(f"time budget {config.time_budget_s:g} s at {batch_seconds:.3f} s per batch: "
-                              f"{progress['epochs']} epochs (at most {config.epochs})")
-    epochs = progress.setdefault("epochs", config.epochs)
+                              f"{fitted} epochs (at most {config.epochs})")
+    epochs = progress["time_budget"]["epochs"] if "time_budget" in progress else config.epochs
     total_steps = steps_per_epoch * epochs
     scheduler = accelerator.prepare(
         get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)

@@ -110,10 +110,15 @@ print(json.dumps(matrices))
         assert matrices[head] == scores["confusion_matrix"], head
 
 
-def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_path):
+# A run fitted to a time budget (here all 3 epochs fit) keeps its epochs when resumed, however fast the
+# resuming machine is: a budget that would now fit 1 epoch changes nothing.
+@pytest.mark.parametrize(("budget", "budget_on_resume"),
+                         [([], []), (["--time_budget_s", "3600"], ["--time_budget_s", "0.001"])],
+                         ids=["epochs", "time-budget"])
+def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_path, budget, budget_on_resume):
     args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5",
             "--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache")]
-    process = launch(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = launch(*args, *budget, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while not (tmp_path / "checkpoints" / "checkpoint-00000010").exists():
         assert process.poll() is None and time.monotonic() < deadline, "training ended before its second checkpoint"
@@ -122,7 +127,7 @@ def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_
     process.wait()
     assert not (tmp_path / "metrics.json").exists()
 
-    resumed = launch(*args, "--resume")
+    resumed = launch(*args, *budget_on_resume, "--resume")
     assert "resumed from" in resumed.stdout + resumed.stderr
     expected, got = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
     assert got["heads"] == expected["heads"]  # bitwise: same batches, augmentations and optimizer state
