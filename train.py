@@ -59,7 +59,8 @@ HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
 PRESETS: dict[str, dict] = {
     # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`), from scratch.
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
-    # a 5x4 feature map instead of 3x2. Not yet tuned on a GPU (see results/README.md): the number of epochs
+    # a 5x4 feature map instead of 3x2; a bet on ResNet-50 and a long schedule, since a ResNet-18 over 4 epochs
+    # on the CPU did not gain from it (results/README.md). Not yet tuned on a GPU: the number of epochs
     # (at most 60) is fitted to 3 minutes of training from the speed timed on the GPU, so that training,
     # compilation and the three benchmarks end within the 10 minutes a lent machine gives one command. A
     # checkpoint (weights and AdamW state, about 300 MB) every 500 steps, not every epoch: a run of minutes
@@ -410,7 +411,7 @@ def epochs_within(budget_s: float, batch_seconds: float, train_batches: int, val
 
     An evaluation batch counts as half a training batch: a forward pass is about a third of forward and
     backward, but evaluation runs uncompiled. The optimizer's step and the augmentation are left out: runs
-    fitted on the CPU still ended 8-19 % inside their budgets (results/README.md).
+    fitted on the CPU still ended 6-19 % inside their budgets (results/README.md).
     """
     epoch_seconds = batch_seconds * (train_batches + valid_batches / 2)
     return max(1, min(max_epochs, int(budget_s // epoch_seconds)))
