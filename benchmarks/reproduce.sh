@@ -2,11 +2,13 @@
 # Issue 5 end to end: data, training (with its evaluation and model card), the three benchmarks and
 # summary.md, all written into results/NAME/. From the repository root or anywhere:
 #
-#   benchmarks/reproduce.sh [NAME]            one H100: the full prepared data in cache/full (prepared from
+#   benchmarks/reproduce.sh [NAME [FLAG...]]  one H100: the full prepared data in cache/full (prepared from
 #                                             ../shared/data/fashion-product-images-small if missing), train.py
 #                                             --preset h100 (NAME: h100)
 #   benchmarks/reproduce.sh --tiny [NAME]     CPU smoke run: test_resnet, bundled sample, 2 epochs (NAME: cpu-tiny)
 #   TINY=1 benchmarks/reproduce.sh            same as --tiny
+#
+# FLAGs after NAME go to train.py and override the preset's, e.g. `h100-80x60 --input_size 80 60`.
 #
 # Meant to end well within 10 minutes on one H100 (not yet timed on one: results/README.md). On a machine
 # without datasets and evaluate and without a package index: benchmarks/offline_wheels.sh.
@@ -22,19 +24,21 @@ export HF_HUB_OFFLINE=1  # from scratch, nothing downloaded: the run is the same
 
 if [[ $TINY == 1 ]]; then
     NAME=${1:-cpu-tiny}
+    shift || true
     DATASET=data/sample
     # One thread per process: the figures stay meaningful when other jobs share the cores.
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ACCELERATE_USE_CPU=true
     LAUNCH=(--cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no)
-    TRAIN=(--architecture test_resnet --epochs 2 --batch_size 32)
+    TRAIN=(--architecture test_resnet --epochs 2 --batch_size 32 "$@")
     TRAIN_BENCH=(--warmup 2 --steps 20)
     INFER_BENCH=(--batch-size 32 --num-images 256 --warmup 2 --steps 20)
     ROBUST=(--batch-size 64)
 else
     NAME=${1:-h100}
+    shift || true
     DATASET=cache/full
     LAUNCH=(--num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no)
-    TRAIN=(--preset h100)
+    TRAIN=(--preset h100 "$@")
     TRAIN_BENCH=()
     # Host preprocessing (the processor's fit, in PIL) runs in 8 processes beside the GPU.
     INFER_BENCH=(--batch-size 512 --num-images 6144 --num-workers 8)
@@ -80,12 +84,14 @@ echo "prepared dataset $DATASET: $(du -sh "$DATASET" | cut -f1)" >>"$OUT/hardwar
 step train python3 -m accelerate.commands.launch "${LAUNCH[@]}" train.py "${TRAIN[@]}" --backbone_weights none \
     --dataset "$DATASET" --output_dir "$OUT/model"
 if [[ -f $OUT/model/metrics.json ]]; then  # the benchmarks measure the trained model
-    step train_throughput python3 -m benchmarks.train_throughput --run "$OUT/model" "${TRAIN_BENCH[@]}" \
-        --output "$OUT/train_throughput.json"
+    # Cheapest first: the training benchmark compiles the model again, so a run stopped by a time limit
+    # loses it rather than the other two.
     step inference_throughput python3 -m benchmarks.inference_throughput --model "$OUT/model" --dataset "$DATASET" \
         "${INFER_BENCH[@]}" --output "$OUT/inference_throughput.json"
     step robustness python3 -m benchmarks.robustness --model "$OUT/model" --dataset "$DATASET" "${ROBUST[@]}" \
         --output "$OUT/robustness.json"
+    step train_throughput python3 -m benchmarks.train_throughput --run "$OUT/model" "${TRAIN_BENCH[@]}" \
+        --output "$OUT/train_throughput.json"
 fi
 python3 -m benchmarks.summary "$OUT"
 if ((${#FAILED[@]})); then
