@@ -40,8 +40,9 @@ else
     LAUNCH=(--num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no)
     TRAIN=(--preset h100 "$@")
     TRAIN_BENCH=()
-    # Host preprocessing (the processor's fit, in PIL) runs in 8 processes beside the GPU.
-    INFER_BENCH=(--batch-size 512 --num-images 6144 --num-workers 8)
+    # Host preprocessing (the processor's fit, in PIL) runs in 8 processes beside the GPU. 96 batches: over
+    # 12 (6,144 images), starting the workers and filling their queue halved the rate (results/README.md).
+    INFER_BENCH=(--batch-size 512 --num-images 49152 --num-workers 8)
     ROBUST=(--batch-size 512)
 fi
 # Every import the steps need, now: a missing package fails in seconds, not after training.
@@ -71,6 +72,7 @@ step() {
         echo "nvidia-smi: not available (no NVIDIA GPU)"
     lscpu | grep -E '^(Model name|CPU\(s\))' || true
     grep MemTotal /proc/meminfo || true
+    python3 -m benchmarks.summary --software  # recorded here: the summary may be rebuilt on another machine
 } >"$OUT/hardware.txt"
 
 if [[ ! -f $DATASET/cleaning_summary.json ]]; then

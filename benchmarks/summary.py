@@ -3,9 +3,10 @@
     python -m benchmarks.summary results/NAME
 
 Reads model/metrics.json, model/training.json, train_throughput.json, inference_throughput.json,
-robustness.json, hardware.txt and steps.tsv (the commands `reproduce.sh` ran, with their wall times and
-exit statuses). A run that failed or was stopped part-way gets the sections its files allow, and a line
-naming what is missing.
+robustness.json, hardware.txt (the machine and the software versions, written by `reproduce.sh` on the machine
+that ran: `python -m benchmarks.summary --software`) and steps.tsv (the commands `reproduce.sh` ran, with their
+wall times and exit statuses), so it can be rerun anywhere. A run that failed or was stopped part-way gets the
+sections its files allow, and a line naming what is missing.
 """
 
 from __future__ import annotations
@@ -53,10 +54,24 @@ def accuracy_section(metrics: dict, training: dict) -> list[str]:
     return lines + [""] + time_section(metrics["history"])
 
 
+def first_reaching(history: list[dict], figures: dict[str, float]) -> dict | None:
+    """The first evaluation at which every head reached its figure, if any."""
+    return next((entry for entry in history if all(entry["accuracy"][head] >= figures[head] for head in figures)), None)
+
+
 def time_section(history: list[dict]) -> list[str]:
-    """Accuracy after the original project's 60 s, and when every target was first reached."""
-    early = [entry for entry in history if entry["elapsed_s"] <= ORIGINAL_SECONDS]
+    """When the original project's figures and the targets were first all reached, and the accuracy after 60 s."""
     lines = ["### Against training time (accuracy curve: `model/images/accuracy_curve.png`)", ""]
+    for what, figures, limit in (("the original project's figures", ORIGINAL, ORIGINAL_SECONDS),
+                                 ("issue 5's targets", TARGETS, TARGET_SECONDS)):
+        entry = first_reaching(history, figures)
+        if entry:
+            lines.append(f"- Every head at {what}: first at epoch {entry['epoch']}, {entry['elapsed_s']:.0f} s "
+                         f"(issue 5: within {limit} s: {mark(entry['elapsed_s'] <= limit)}).")
+        else:
+            lines.append(f"- Every head at {what}: not reached (by {history[-1]['elapsed_s']:.0f} s of training).")
+    early = [entry for entry in history if entry["elapsed_s"] <= ORIGINAL_SECONDS]
+    lines.append("")
     if early:
         entry = early[-1]
         lines += [f"Accuracy at epoch {entry['epoch']}, {entry['elapsed_s']:.0f} s (the last evaluation within "
@@ -66,15 +81,6 @@ def time_section(history: list[dict]) -> list[str]:
                   f"{mark(entry['accuracy'][head] >= ORIGINAL[head])} |" for head in ORIGINAL]
     else:
         lines.append(f"No evaluation within the first {ORIGINAL_SECONDS} s (first at {history[0]['elapsed_s']:.0f} s).")
-    reached = [entry for entry in history if all(entry["accuracy"][head] >= TARGETS[head] for head in TARGETS)]
-    lines.append("")
-    if reached:
-        seconds = reached[0]["elapsed_s"]
-        lines.append(f"All four accuracy targets first reached at epoch {reached[0]['epoch']}, {seconds:.0f} s "
-                     f"(issue 5: within {TARGET_SECONDS} s: {mark(seconds <= TARGET_SECONDS)}).")
-    else:
-        lines.append(f"The four accuracy targets were not all reached (by {history[-1]['elapsed_s']:.0f} s after "
-                     "the start of training).")
     return lines + [""]
 
 
@@ -83,6 +89,12 @@ def resolution(settings: dict) -> str:
     size = f"{settings['image_height']}x{settings['image_width']}"
     upscaled = settings.get("input_size")
     return f"{size} upscaled to {upscaled[0]}x{upscaled[1]}" if upscaled else size
+
+
+def distinct(settings: dict) -> str:
+    """' (6,334 distinct)' where the benchmark cycled through fewer images than it timed."""
+    count = settings.get("distinct_images", settings["num_images"])
+    return f" ({count:,} distinct)" if count < settings["num_images"] else ""
 
 
 def throughput_section(train: dict | None, inference: dict | None) -> list[str]:
@@ -102,7 +114,7 @@ def throughput_section(train: dict | None, inference: dict | None) -> list[str]:
         lines += [
             f"| bare model forward, {resolution(settings)}, batch {settings['batch_size']} ({settings['dtype']}) | "
             f"{inference['bare_images_per_s']:,.0f} | | | |",
-            f"| pipeline, {settings['num_images']:,} decoded images, batch {settings['batch_size']}, "
+            f"| pipeline, {settings['num_images']:,} decoded images{distinct(settings)}, batch {settings['batch_size']}, "
             f"{settings['num_workers']} workers | {inference['pipeline_images_per_s']:,.0f} | {inference['ratio']:.1%} | "
             f">= {inference['target_ratio']:.0%} | {mark(inference['ratio'] >= inference['target_ratio'])} |",
         ]
@@ -124,21 +136,24 @@ def robustness_section(robustness: dict) -> list[str]:
     return lines + [""]
 
 
-def environment_section(folder: Path, training: dict | None) -> list[str]:
+def software() -> str:
+    """This machine's Python, CUDA, cuDNN and library versions, in one line."""
     versions = {}
     for name in LIBRARIES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    return (f"Python {platform.python_version()}; torch built for CUDA {torch.version.cuda or 'none'}, cuDNN "
+            f"{torch.backends.cudnn.version() if torch.cuda.is_available() else 'n/a (no GPU)'}; "
+            + ", ".join(f"{name} {version}" for name, version in versions.items()))
+
+
+def environment_section(folder: Path, training: dict | None) -> list[str]:
     lines = ["## Hardware and software", ""]
     if training:
         lines += [f"Training: {training['hardware']}, mixed precision {training['mixed_precision']}.", ""]
-    lines += ["```", (folder / "hardware.txt").read_text().strip(), "```", "",
-              f"Python {platform.python_version()}; torch built for CUDA {torch.version.cuda or 'none'}, cuDNN "
-              f"{torch.backends.cudnn.version() if torch.cuda.is_available() else 'n/a (no GPU)'}; "
-              + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".", ""]
-    return lines
+    return lines + ["```", (folder / "hardware.txt").read_text().strip(), "```", ""]
 
 
 def commands_section(folder: Path) -> list[str]:
@@ -183,10 +198,17 @@ def build_summary(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> Path:
+def main(argv: list[str] | None = None) -> Path | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path, help="results/NAME written by benchmarks/reproduce.sh")
-    folder = parser.parse_args(argv).folder
+    parser.add_argument("folder", type=Path, nargs="?", help="results/NAME written by benchmarks/reproduce.sh")
+    parser.add_argument("--software", action="store_true", help="print this machine's software versions and exit")
+    args = parser.parse_args(argv)
+    if args.software:
+        print(software())
+        return None
+    if args.folder is None:
+        parser.error("give a results folder, or --software")
+    folder = args.folder
     path = folder / "summary.md"
     path.write_text(build_summary(folder))
     print(f"wrote {path}")

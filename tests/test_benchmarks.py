@@ -6,6 +6,7 @@ Figures are only checked for shape and sign: speed targets are read off the scri
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import io
 import json
 import shutil
@@ -80,7 +81,7 @@ def test_train_throughput_refuses_a_run_from_other_hardware(trained, tmp_path):
 def inference(trained, dataset) -> tuple[dict, str]:
     folder, _, _ = trained
     return run(inference_throughput.main, "--model", str(folder / "model"), "--dataset", str(dataset),
-               "--batch-size", "16", "--num-images", "32", "--warmup", "1", "--steps", "2",
+               "--batch-size", "16", "--num-images", "64", "--warmup", "1", "--steps", "2",
                "--output", str(folder / "inference_throughput.json"))
 
 
@@ -95,8 +96,10 @@ def test_inference_throughput(trained, inference):
     folder, _, _ = trained
     output = folder / "inference_throughput.json"
     result, printed = inference
-    assert "bare model forward:" in printed and "pipeline (32 images, batch 16):" in printed
+    assert "bare model forward:" in printed and "pipeline (64 images, batch 16):" in printed
     assert_json(output, result, ["bare_images_per_s", "pipeline_images_per_s", "ratio"])
+    # More images asked for than the split's 48: they are cycled through, as in a large job.
+    assert result["settings"]["num_images"] == 64 and result["settings"]["distinct_images"] == 48
 
 
 def test_robustness(trained, robust):
@@ -130,6 +133,7 @@ def test_summary_from_the_jsons(trained, inference, robust):
     assert "| train | 12 s | 0 | `accelerate launch train.py --epochs 2` |" in text
     assert "80x60 upscaled to 96x72" in text
     assert "fitted to a 3600 s budget" in text
+    assert "- Every head at issue 5's targets: not reached" in text  # test_resnet on 96 photos
     assert "upscaled by the model to 72×96" in (folder / "model" / "README.md").read_text()  # the card says so too
 
 
@@ -144,13 +148,30 @@ def test_summary_of_a_run_that_stopped_part_way(trained, inference, tmp_path):
     text = summary.build_summary(partial)
     assert "Not produced: `train_throughput.json`, `robustness.json`" in text
     assert "## Accuracy" in text and "## Robustness" not in text
-    assert "| pipeline, 32 decoded images" in text and "bare model training" not in text
+    assert "| pipeline, 64 decoded images (48 distinct), batch 16" in text and "bare model training" not in text
     assert "| train_throughput | 3 s | 1 | `train_throughput.py` |" in text
     shutil.rmtree(partial / "model")  # stopped by a timeout in the first step: no model, no steps.tsv row
     (partial / "steps.tsv").unlink()
     text = summary.build_summary(partial)
     assert "`model/metrics.json`, `model/training.json`, `train_throughput.json`" in text and "## Accuracy" not in text
     assert "## Commands (0 s in all" in text
+
+
+def test_the_time_section_finds_when_every_head_first_reached_the_figures():
+    history = [{"epoch": e, "elapsed_s": 25.0 * e, "accuracy": dict(zip(HEADS, accuracies))}
+               for e, accuracies in enumerate([(0.85, 0.70, 0.70, 0.90), (0.50, 0.40, 0.40, 0.80),
+                                               (0.95, 0.80, 0.80, 0.95)], start=1)]
+    text = "\n".join(summary.time_section(history))
+    # Epoch 1 (25 s) passes the original figures; epoch 2 (50 s, the last within 60 s) does not: both are said.
+    assert "- Every head at the original project's figures: first at epoch 1, 25 s (issue 5: within 60 s: yes)." in text
+    assert "- Every head at issue 5's targets: first at epoch 3, 75 s (issue 5: within 600 s: yes)." in text
+    assert "Accuracy at epoch 2, 50 s (the last evaluation within 60 s)" in text and "| articleType | 50.0% | 82% | **no** |" in text
+
+
+def test_software_versions_are_recorded_where_the_run_ran(capsys):
+    summary.main(["--software"])
+    printed = capsys.readouterr().out
+    assert printed.startswith("Python ") and f"torch {importlib.metadata.version('torch')}," in printed
 
 
 def test_reproduce_script_parses():
