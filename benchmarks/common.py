@@ -111,9 +111,12 @@ def load_images(dataset: str, split: str = "validation", limit: int | None = Non
                           {head: data.features[head].names for head in heads})
 
 
-def load_pipeline(model_dir: str | Path, device: torch.device, channels_last: bool = True) -> Pipeline:
-    """The saved `fashion-attributes` pipeline as a user loads it: its own code and processor, bf16 on CUDA."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+def load_pipeline(model_dir: str | Path, device: torch.device, channels_last: bool = True,
+                  dtype: torch.dtype | None = None) -> Pipeline:
+    """The saved `fashion-attributes` pipeline as a user loads it: its own code and processor, with weights in
+    `dtype` (by default bf16 on CUDA, fp32 elsewhere)."""
+    if dtype is None:
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     classifier = pipeline(TASK, model=str(model_dir), trust_remote_code=True, device=device, dtype=dtype)
     if channels_last:
         classifier.model.to(memory_format=torch.channels_last)

@@ -14,6 +14,7 @@ import io
 
 import evaluate
 import PIL.Image
+import torch
 from tqdm.auto import tqdm
 from transformers import Pipeline
 
@@ -31,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--limit", type=int, help="first N validation images only (quick checks)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"],
+                        help="the weights' dtype (default: bfloat16 on CUDA, float32 elsewhere)")
     return parser.parse_args(argv)
 
 
@@ -62,7 +65,7 @@ def head_scores(classifier: Pipeline, images: list[PIL.Image.Image], data: Label
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     device = pick_device()
-    classifier = load_pipeline(args.model, device)
+    classifier = load_pipeline(args.model, device, dtype=getattr(torch, args.dtype) if args.dtype else None)
     data = load_images(args.dataset, limit=args.limit)
     if classifier.model.config.heads != data.names:
         raise SystemExit(f"{args.model} was trained with other labels than {args.dataset}'s")
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "settings": {"model": str(args.model), "dataset": args.dataset, "split": "validation",
                      "num_images": len(data.images), "upscaled_size": list(args.size),
-                     "jpeg_quality": args.jpeg_quality, "processor_size": classifier.image_processor.size},
+                     "jpeg_quality": args.jpeg_quality, "processor_size": classifier.image_processor.size,
+                     "dtype": str(classifier.model.dtype).removeprefix("torch.")},
         "native": native,
         "upscaled": upscaled,
         "accuracy_difference_points": difference,

@@ -108,7 +108,7 @@ def test_robustness(trained, robust):
     result, printed = robust
     assert "240x320+JPEG90" in printed and "within 3 points on every head" in printed
     assert_json(output, result, [])
-    assert result["settings"]["num_images"] == 48
+    assert result["settings"]["num_images"] == 48 and result["settings"]["dtype"] == "float32"
     for pass_ in ("native", "upscaled"):
         assert set(result[pass_]) == set(HEADS)
         assert all(0 <= scores["accuracy"] <= 1 for scores in result[pass_].values())

@@ -110,6 +110,18 @@ print(json.dumps(matrices))
         assert matrices[head] == scores["confusion_matrix"], head
 
 
+def kill_after_second_checkpoint(args: list[str], output: Path) -> None:
+    """Start `train.py ARGS` (checkpointing every 5 steps into `output`) and kill it mid-training."""
+    process = launch(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (output / "checkpoints" / "checkpoint-00000010").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "training ended before its second checkpoint"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and its worker, mid-training
+    process.wait()
+    assert not (output / "metrics.json").exists()
+
+
 # A run fitted to a time budget (here all 3 epochs fit) keeps its epochs when resumed, however fast the
 # resuming machine is: a budget that would now fit 1 epoch changes nothing.
 @pytest.mark.parametrize(("budget", "budget_on_resume"),
@@ -118,20 +130,30 @@ print(json.dumps(matrices))
 def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_path, budget, budget_on_resume):
     args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5",
             "--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache")]
-    process = launch(*args, *budget, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "checkpoints" / "checkpoint-00000010").exists():
-        assert process.poll() is None and time.monotonic() < deadline, "training ended before its second checkpoint"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and its worker, mid-training
-    process.wait()
-    assert not (tmp_path / "metrics.json").exists()
-
+    kill_after_second_checkpoint([*args, *budget], tmp_path)
     resumed = launch(*args, *budget_on_resume, "--resume")
     assert "resumed from" in resumed.stdout + resumed.stderr
     expected, got = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
     assert got["heads"] == expected["heads"]  # bitwise: same batches, augmentations and optimizer state
     assert [h["train_loss"] for h in got["history"]] == [h["train_loss"] for h in expected["history"]]
+
+
+def test_the_weight_average_is_what_is_evaluated_saved_and_resumed(uninterrupted, tiny_dataset, tmp_path):
+    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5", "--ema_decay", "0.99",
+            "--cache_dir", str(uninterrupted / "cache")]
+    launch(*args, "--output_dir", str(tmp_path / "average"))
+    plain, average = read_json(uninterrupted, "metrics.json"), read_json(tmp_path / "average", "metrics.json")
+    # Training itself is untouched, bitwise; what is evaluated and saved is another set of weights.
+    assert [h["train_loss"] for h in average["history"]] == [h["train_loss"] for h in plain["history"]]
+    assert [h["accuracy"] for h in average["history"]] != [h["accuracy"] for h in plain["history"]]
+    weights = {name: safetensors.torch.load_file(folder / "model.safetensors")
+               for name, folder in (("plain", uninterrupted), ("average", tmp_path / "average"))}
+    assert any(not torch.equal(tensor, weights["average"][key]) for key, tensor in weights["plain"].items())
+    assert "an exponential moving average" in (tmp_path / "average" / "README.md").read_text()
+    # The average is part of the checkpoint: a killed run resumes to the same result.
+    kill_after_second_checkpoint([*args, "--output_dir", str(tmp_path / "resumed")], tmp_path / "resumed")
+    launch(*args, "--output_dir", str(tmp_path / "resumed"), "--resume")
+    assert read_json(tmp_path / "resumed", "metrics.json")["heads"] == average["heads"]
 
 
 def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, tiny_dataset, tmp_path):
