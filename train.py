@@ -36,9 +36,9 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from datasets import ClassLabel, Dataset, DatasetDict, Image
 from huggingface_hub import hf_hub_download
+from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from timm.utils import ModelEmaV3
 from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipeline
 
 import data_scripts
@@ -568,8 +568,9 @@ def main(config: TrainConfig) -> Path:
                               f"{fitted} epochs (at most {config.epochs})")
     # The average of the weights over the last steps: what is evaluated and saved. Evaluations at a high
     # learning rate jump by tens of points from one epoch to the next without it (results/h100/).
-    ema = ModelEmaV3(accelerator.unwrap_model(model), decay=config.ema_decay, use_warmup=True) if config.ema_decay else None
-    if ema is not None:
+    ema = None
+    if config.ema_decay:
+        ema = ModelEmaV3(accelerator.unwrap_model(model), decay=config.ema_decay, use_warmup=True)
         accelerator.register_for_checkpointing(ema)
     evaluated = ema.module if ema is not None else accelerator.unwrap_model(model)
     epochs = progress["time_budget"]["epochs"] if "time_budget" in progress else config.epochs

@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
     end_to_end = len(images) / seconds
 
     settings = {"model": str(args.model), "image_height": size["height"], "image_width": size["width"],
-                "input_size": model.config.input_size, "batch_size": args.batch_size, "num_images": len(images), "distinct_images": len(distinct),
-                "num_workers": args.num_workers, "dtype": str(model.dtype).removeprefix("torch."),
-                "channels_last": True, "bare_warmup_batches": args.warmup, "bare_timed_batches": args.steps}
+                "input_size": model.config.input_size, "batch_size": args.batch_size, "num_images": len(images),
+                "distinct_images": len(distinct), "num_workers": args.num_workers,
+                "dtype": str(model.dtype).removeprefix("torch."), "channels_last": True,
+                "bare_warmup_batches": args.warmup, "bare_timed_batches": args.steps}
     result = against_bare(settings, bare, "pipeline_images_per_s", round(end_to_end, 1), TARGET_RATIO, device,
                           ("bare model forward", f"pipeline ({len(images)} images, batch {args.batch_size})"))
     write_json(args.output, result)

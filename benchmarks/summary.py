@@ -114,7 +114,8 @@ def throughput_section(train: dict | None, inference: dict | None) -> list[str]:
         lines += [
             f"| bare model forward, {resolution(settings)}, batch {settings['batch_size']} ({settings['dtype']}) | "
             f"{inference['bare_images_per_s']:,.0f} | | | |",
-            f"| pipeline, {settings['num_images']:,} decoded images{distinct(settings)}, batch {settings['batch_size']}, "
+            f"| pipeline, {settings['num_images']:,} decoded images{distinct(settings)}, "
+            f"batch {settings['batch_size']}, "
             f"{settings['num_workers']} workers | {inference['pipeline_images_per_s']:,.0f} | {inference['ratio']:.1%} | "
             f">= {inference['target_ratio']:.0%} | {mark(inference['ratio'] >= inference['target_ratio'])} |",
         ]
