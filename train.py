@@ -568,11 +568,11 @@ def main(config: TrainConfig) -> Path:
                               f"{fitted} epochs (at most {config.epochs})")
     # The average of the weights over the last steps: what is evaluated and saved. Evaluations at a high
     # learning rate jump by tens of points from one epoch to the next without it (results/h100/).
-    ema = None
+    trained, ema = accelerator.unwrap_model(model), None
     if config.ema_decay:
-        ema = ModelEmaV3(accelerator.unwrap_model(model), decay=config.ema_decay, use_warmup=True)
+        ema = ModelEmaV3(trained, decay=config.ema_decay, use_warmup=True)
         accelerator.register_for_checkpointing(ema)
-    evaluated = ema.module if ema is not None else accelerator.unwrap_model(model)
+    evaluated = ema.module if ema is not None else trained
     epochs = progress["time_budget"]["epochs"] if "time_budget" in progress else config.epochs
     total_steps = steps_per_epoch * epochs
     scheduler = accelerator.prepare(
@@ -613,7 +613,7 @@ def main(config: TrainConfig) -> Path:
                 continue
             progress["step"] += 1
             if ema is not None:
-                ema.update(accelerator.unwrap_model(model), step=progress["step"])
+                ema.update(trained, step=progress["step"])
             bar.update(1)
             if progress["step"] % config.log_every == 0:
                 mean_loss, rate = losses.flush()
