@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import PIL.Image
@@ -16,6 +19,25 @@ __all__ = ["FashionAttributesPipeline"]
 logger = logging.getLogger(__name__)
 
 HeadPredictions = dict[str, list[dict[str, Any]]]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, then restore it as it was (a user's `gc.disable()` stays).
+
+    A call builds a few containers per image and keeps them all; their count sets off collections of the
+    oldest generation, each of which walks every object of the process (about 600,000 once torch and
+    transformers are loaded). They find no garbage, as the answers hold no cycles: 2 to 4 of them, 0.3 s each
+    on the 2-core CPU here, in a call of 49,152 images, which took 24 instead of 35 to 58 us of host time per
+    image with them paused (results/h100-ema/collector_probe.txt). Process-wide, like `gc.disable()`.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class FashionAttributesPipeline(Pipeline):
@@ -46,6 +68,10 @@ class FashionAttributesPipeline(Pipeline):
         return {}, forward, {}
 
     def __call__(self, inputs: ImageSource | list[ImageSource], batch_size: int | None = None, **kwargs):
+        with collector_paused():
+            return self._answer(inputs, batch_size, kwargs)
+
+    def _answer(self, inputs: ImageSource | list[ImageSource], batch_size: int | None, kwargs: dict):
         if not isinstance(inputs, (list, tuple)):
             return self._classify([load_rgb_image(inputs)], batch_size, kwargs)[0]
         images: list = []

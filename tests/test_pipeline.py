@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 import torch
 from conftest import BAD_KINDS, ODD_KINDS, TINY_HEADS, write_bad_file, write_odd_image
@@ -166,3 +168,28 @@ def test_list_of_only_bad_items(shared_pipeline, tmp_path, rgb_image_path):
     results = shared_pipeline(bad)
     assert [set(r) for r in results] == [{"error"}, {"error"}]
     assert all(str(path) in r["error"] for path, r in zip(bad, results))
+
+
+def test_collector_paused_while_answers_are_built_and_restored_after(shared_pipeline, image_paths, tmp_path,
+                                                                       monkeypatch):
+    # Collections walk every object of the process and find no garbage in the answers (see collector_paused).
+    collector_enabled = []
+    build_answers = shared_pipeline.postprocess
+
+    def watched(*args, **kwargs):
+        collector_enabled.append(gc.isenabled())
+        return build_answers(*args, **kwargs)
+
+    monkeypatch.setattr(shared_pipeline, "postprocess", watched)
+    try:
+        assert len(shared_pipeline(image_paths[:4], batch_size=2)) == 4
+        assert collector_enabled == [False, False]
+        assert gc.isenabled()
+        with pytest.raises(ImageLoadError):
+            shared_pipeline(tmp_path / "missing.jpg")
+        assert gc.isenabled()
+        gc.disable()  # a user's choice stays
+        shared_pipeline(image_paths[0])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
