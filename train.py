@@ -60,12 +60,12 @@ HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
 PRESETS: dict[str, dict] = {
     # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`), from scratch.
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
-    # a 5x4 feature map instead of 3x2. Measured on one H100 (results/h100/, results/README.md): 2.2 s per
-    # epoch with its evaluation, 44 s of compilation; 60 epochs (132 s) gave 88.2 / 71.8 / 75.6 / 91.1 %,
-    # and the photos' own 80x60 over 102 epochs (180 s) did no better. Evaluations jumped by tens of points
-    # between epochs at the high learning rate, hence the weight average (`ema_decay`). At most 100 epochs,
-    # fitted to 4 minutes of training from the speed timed on the GPU, so that training, compilation and the
-    # three benchmarks end within the 10 minutes a lent machine gives one command (about 7.5). A
+    # a 5x4 feature map instead of 3x2; the photos' own 80x60 did no better (results/h100-80x60/). Without
+    # a weight average (`ema_decay`), evaluations jumped by tens of points between epochs at the high learning
+    # rate (results/h100/). At most 100 epochs, fitted to 4 minutes of training from the speed timed on the
+    # GPU. Measured on one H100 (results/h100-ema/, results/README.md): 2.3 s per epoch with its evaluation,
+    # 52 s of compilation; the best of 100 epochs (48, at 113 s) gave 88.6 / 72.1 / 76.3 / 91.1 %, the later
+    # ones nothing more; with the benchmarks, 491 s of the 10 minutes a lent machine gives one command. A
     # checkpoint (weights and AdamW state, about 300 MB) every 500 steps, not every epoch: a run of minutes
     # rarely needs resuming, and each write is wall time of those 10 minutes.
     "h100": {"epochs": 100, "time_budget_s": 240, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120],
@@ -110,6 +110,14 @@ class TrainConfig:
         default=0.3, metadata={"help": "loss weight of a class ~ frequency^-power (0: none, 1: inverse frequency)"}
     )
     drop_rate: float = 0.0
+    drop_path_rate: float = field(
+        default=0.0, metadata={"help": "stochastic depth: chance of skipping a residual block, up to this in the last"}
+    )
+    mixup_alpha: float = field(
+        default=0.0,
+        metadata={"help": "mixup: each training image blended with its neighbour in the batch, and their losses, "
+                          "by a weight ~ Beta(alpha, alpha) drawn per batch (0: none)"},
+    )
     ema_decay: float = field(
         default=0.0,
         metadata={"help": "evaluate and save an exponential moving average of the weights (timm's ModelEmaV3, "
@@ -226,6 +234,18 @@ def augment(pixels: torch.Tensor, flips: torch.Tensor, shifts: torch.Tensor, max
     cols = (shifts[:, 1:] + torch.arange(width, device=device)).view(n, 1, 1, width)
     return padded[torch.arange(n, device=device).view(n, 1, 1, 1), torch.arange(3, device=device).view(1, 3, 1, 1),
                   rows, cols]
+
+
+def swap_pairs(batch: torch.Tensor) -> torch.Tensor:
+    """Examples 0 and 1, 2 and 3, ... swapped: mixup partners that stay together in any even split of the batch
+    over processes, so that the training does not depend on how many share it."""
+    return batch.unflatten(0, (-1, 2)).flip(1).flatten(0, 1)
+
+
+def mixup_weight(alpha: float, seed: int) -> float:
+    """The weight of each image against its partner in one batch, ~ Beta(alpha, alpha); 1 (no mixing) if alpha
+    is 0. Seeded per batch: every process and a resumed run draw the same."""
+    return float(np.random.default_rng(seed).beta(alpha, alpha)) if alpha > 0 else 1.0
 
 
 def class_weights(labels: torch.Tensor, heads: dict[str, list[str]], power: float) -> dict[str, torch.Tensor]:
@@ -480,6 +500,9 @@ def main(config: TrainConfig) -> Path:
     if config.batch_size % accelerator.num_processes or config.eval_batch_size % accelerator.num_processes:
         raise SystemExit(f"--batch_size {config.batch_size} and --eval_batch_size {config.eval_batch_size} are global: "
                          f"they must divide evenly over the {accelerator.num_processes} processes")
+    if config.mixup_alpha and (config.batch_size // accelerator.num_processes) % 2:
+        raise SystemExit(f"--mixup_alpha pairs the images of a batch: --batch_size {config.batch_size} must give each "
+                         f"of the {accelerator.num_processes} processes an even number")
     hint = idle_cores_hint(accelerator.device, accelerator.num_processes, torch.get_num_threads(),
                            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     if hint:
@@ -500,7 +523,7 @@ def main(config: TrainConfig) -> Path:
 
     model = FashionResNetModel(
         FashionResNetConfig(architecture=config.architecture, heads=heads, drop_rate=config.drop_rate,
-                            input_size=config.input_size)
+                            drop_path_rate=config.drop_path_rate, input_size=config.input_size)
     )
     backbone_init = load_backbone_weights(model, config.backbone_weights)
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
@@ -538,10 +561,18 @@ def main(config: TrainConfig) -> Path:
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         return processor.normalize(pixels)
 
-    def training_loss(pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def training_loss(pixels: torch.Tensor, labels: torch.Tensor, mix: float = 1.0) -> torch.Tensor:
+        """`mix` < 1: mixup, each image blended with its partner (`swap_pairs`) and the loss likewise."""
         with accelerator.autocast():
-            logits = forward(model_input(pixels)).logits
-        return multi_head_loss(logits, labels, config.label_smoothing, weights)
+            inputs = model_input(pixels)
+            if mix < 1.0:
+                inputs = inputs.lerp(swap_pairs(inputs), 1.0 - mix)
+            logits = forward(inputs).logits
+        loss = multi_head_loss(logits, labels, config.label_smoothing, weights)
+        if mix < 1.0:
+            partners = multi_head_loss(logits, swap_pairs(labels), config.label_smoothing, weights)
+            loss = mix * loss + (1.0 - mix) * partners
+        return loss
 
     # A run fitted to a time budget keeps its number of epochs when resumed: the schedule depends on it.
     fit_to_budget = config.time_budget_s > 0 and "time_budget" not in progress
@@ -599,11 +630,12 @@ def main(config: TrainConfig) -> Path:
             index = batches[draw].chunk(accelerator.num_processes)[accelerator.process_index]
             with accelerator.accumulate(model):
                 # Seeded by (seed, epoch, batch): a resumed run draws exactly the same augmentations.
-                generator.manual_seed((config.seed * 1000 + epoch) * epoch_batches + draw)
+                batch_seed = (config.seed * 1000 + epoch) * epoch_batches + draw
+                generator.manual_seed(batch_seed)
                 flips, shifts = (drawn.chunk(accelerator.num_processes)[accelerator.process_index]
                                  for drawn in draw_augmentations(config.batch_size, config.max_shift, generator))
                 loss = training_loss(augment(train["pixels"][index], flips, shifts, config.max_shift),
-                                     train["labels"][index])
+                                     train["labels"][index], mixup_weight(config.mixup_alpha, batch_seed))
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

@@ -10,9 +10,9 @@
 #
 # FLAGs after NAME go to train.py and override the preset's, e.g. `h100-80x60 --input_size 80 60`.
 #
-# Meant to end well within 10 minutes on one H100: 330 s with the preset's earlier 60 epochs, about 7.5 minutes
-# with its 100 (results/README.md). On a machine
-# without datasets and evaluate and without a package index: benchmarks/offline_wheels.sh.
+# Meant to end within 10 minutes on one H100: 491 s with the preset's 100 epochs, 330 s with its earlier 60
+# (results/README.md). On a machine without datasets and evaluate and without a package index:
+# benchmarks/offline_wheels.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -23,6 +23,9 @@ class FashionResNetConfig(PreTrainedConfig):
             placeholder names in the sizes of `DEFAULT_HEAD_SIZES`.
         drop_rate (`float`, defaults to 0.0):
             Dropout on the pooled features, before the heads.
+        drop_path_rate (`float`, defaults to 0.0):
+            Stochastic depth in training: the chance of skipping a residual block, rising linearly over the
+            blocks to this in the last (timm's `drop_path_rate`).
         input_size (`list[int]`, *optional*):
             `[height, width]` the backbone sees: the model resizes (bilinear) `pixel_values` of another size on
             its own device first. The photos are 80x60, which ResNet-50's 32x downsampling would reduce to a
@@ -35,6 +38,7 @@ class FashionResNetConfig(PreTrainedConfig):
     architecture: str = "resnet50"
     heads: dict[str, list[str]] | None = None
     drop_rate: float = 0.0
+    drop_path_rate: float = 0.0
     input_size: list[int] | None = None
 
     def __post_init__(self, **kwargs):
@@ -58,8 +62,9 @@ class FashionResNetConfig(PreTrainedConfig):
             duplicates = sorted({label for label in labels if labels.count(label) > 1})
             if duplicates:
                 raise ValueError(f"head {name!r} has duplicate labels: {duplicates}")
-        if not 0.0 <= self.drop_rate < 1.0:
-            raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+        for name in ("drop_rate", "drop_path_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.input_size is not None and (
             len(self.input_size) != 2 or not all(isinstance(n, int) and n >= 1 for n in self.input_size)
         ):

@@ -91,7 +91,8 @@ class FashionResNetModel(FashionResNetPreTrainedModel):
         super().__init__(config)
         # num_classes=0 makes timm return pooled features; its drop_rate applies dropout before the (absent) fc.
         self.backbone = timm.create_model(
-            config.architecture, pretrained=False, num_classes=0, drop_rate=config.drop_rate
+            config.architecture, pretrained=False, num_classes=0, drop_rate=config.drop_rate,
+            drop_path_rate=config.drop_path_rate,
         )
         self.heads = nn.ModuleDict(
             {name: nn.Linear(self.backbone.num_features, size) for name, size in config.head_sizes.items()}

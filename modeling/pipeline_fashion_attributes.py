@@ -51,7 +51,8 @@ class FashionAttributesPipeline(Pipeline):
 
     The images of a list go through in batches of `batch_size`: each batch is one item of the underlying
     `Pipeline`, preprocessed as a whole (in `num_workers` processes if asked), moved to the model's device as
-    uint8, and normalised, classified and ranked there; per-image Python work is only the answer dicts.
+    uint8, and normalised, classified and ranked there; per-image Python work is only the answer dicts, built
+    with the garbage collector paused (`collector_paused`).
     """
 
     _load_image_processor = True

@@ -63,12 +63,13 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"heads": {}}, "head"),
         ({"architecture": "resnet_does_not_exist"}, "resnet_does_not_exist"),
         ({"drop_rate": 1.5}, "drop_rate"),
+        ({"drop_path_rate": -0.1}, "drop_path_rate"),
         ({"input_size": [160]}, "input_size"),
         ({"input_size": [160, 0]}, "input_size"),
         ({"input_size": [160.5, 120]}, "input_size"),
     ],
     ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
-         "input-size-not-a-pair", "input-size-zero", "input-size-not-whole"],
+         "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole"],
 )
 def test_invalid_config_raises_naming_the_problem(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -247,6 +248,21 @@ def test_train_mode_dropout_is_applied_to_features():
         torch.manual_seed(0)
         first = model(pixels).pooler_output
         assert not torch.equal(first, model(pixels).pooler_output)
+
+
+def test_stochastic_depth_skips_blocks_in_training_only_and_travels_with_the_config(pixels, tmp_path):
+    model = make_tiny_model(drop_path_rate=0.5)
+    model.save_pretrained(tmp_path)
+    loaded = FashionResNetModel.from_pretrained(tmp_path)
+    assert loaded.config.drop_path_rate == 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pixels).logits, model(pixels).logits)  # eval: every block, always
+        loaded.train()
+        torch.manual_seed(0)
+        first = loaded(pixels).pooler_output
+        assert not torch.equal(first, loaded(pixels).pooler_output)
+        steady = make_tiny_model().train()  # the control: without it, training mode gives the same twice
+        assert torch.equal(steady(pixels).pooler_output, steady(pixels).pooler_output)
 
 
 def test_input_size_upscales_inside_the_model_and_survives_a_save(tiny_model, pixels, tmp_path):

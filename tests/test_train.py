@@ -320,6 +320,31 @@ def test_augmentations_are_drawn_for_the_global_batch():
     assert torch.equal(flips, again[0]) and torch.equal(shifts, again[1])
 
 
+def test_mixup_partners_are_neighbours_and_stay_within_any_even_split_of_the_batch():
+    batch = torch.arange(8).view(8, 1).expand(8, 3)
+    swapped = train.swap_pairs(batch)
+    assert swapped[:, 0].tolist() == [1, 0, 3, 2, 5, 4, 7, 6]
+    assert torch.equal(torch.cat([train.swap_pairs(chunk) for chunk in batch.chunk(2)]), swapped)  # 2 processes
+    assert train.mixup_weight(0.0, seed=5) == 1.0
+    weight = train.mixup_weight(0.4, seed=5)
+    assert 0.0 < weight < 1.0 and weight == train.mixup_weight(0.4, seed=5) != train.mixup_weight(0.4, seed=6)
+
+
+def test_mixup_and_stochastic_depth_train_alike_on_one_and_two_processes(uninterrupted, tiny_dataset, tmp_path):
+    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "2", "--mixup_alpha", "0.4", "--drop_path_rate", "0.1",
+            "--cache_dir", str(uninterrupted / "cache")]
+    launch(*args, "--output_dir", str(tmp_path / "one"))
+    launch(*args, "--output_dir", str(tmp_path / "two"), processes=2)
+    plain, one, two = (read_json(folder, "metrics.json") for folder in (uninterrupted, tmp_path / "one", tmp_path / "two"))
+    assert one["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
+    # The same pairs and weights; only BatchNorm statistics are per process on CPU (as without mixup).
+    for a, b in zip(one["history"], two["history"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
+    assert read_json(tmp_path / "one", "config.json")["drop_path_rate"] == 0.1
+    odd = launch(*args, "--batch_size", "15", "--output_dir", str(tmp_path / "odd"), check=False)
+    assert odd.returncode != 0 and "--batch_size 15" in odd.stderr
+
+
 def test_class_weights_favour_rare_classes_and_average_one_per_example():
     labels = torch.tensor([[0], [0], [0], [0], [0], [0], [1], [1], [IGNORE_INDEX]])
     weights = train.class_weights(labels, {"head": ["common", "rare", "absent"]}, power=0.5)["head"]
