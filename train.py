@@ -111,7 +111,9 @@ class TrainConfig:
     )
     drop_rate: float = 0.0
     drop_path_rate: float = field(
-        default=0.0, metadata={"help": "stochastic depth: chance of skipping a residual block, up to this in the last"}
+        default=0.0,
+        metadata={"help": "stochastic depth: chance of skipping a residual block, up to this in the last; drawn "
+                          "per process, so unlike the rest of the training it depends on the number of processes"},
     )
     mixup_alpha: float = field(
         default=0.0,
@@ -151,6 +153,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
         parser.error(f"--input_size takes a height and a width, got {config.input_size}")
     if config.time_budget_s < 0:
         parser.error(f"--time_budget_s must be 0 (no budget) or more, got {config.time_budget_s:g}")
+    if config.mixup_alpha < 0:
+        parser.error(f"--mixup_alpha must be 0 (no mixup) or more, got {config.mixup_alpha:g}")
     return config
 
 
@@ -260,6 +264,14 @@ def class_weights(labels: torch.Tensor, heads: dict[str, list[str]], power: floa
 
 
 # --------------------------------------------------------------------------------------------- model
+
+
+def build_model(config: TrainConfig, heads: dict[str, list[str]]) -> FashionResNetModel:
+    """The model a run trains, randomly initialised: the dataset's heads and the run's architecture settings."""
+    return FashionResNetModel(
+        FashionResNetConfig(architecture=config.architecture, heads=heads, drop_rate=config.drop_rate,
+                            drop_path_rate=config.drop_path_rate, input_size=config.input_size)
+    )
 
 
 def load_backbone_file(model: FashionResNetModel, path: str) -> None:
@@ -521,10 +533,7 @@ def main(config: TrainConfig) -> Path:
     # The whole (uint8) dataset lives on the device: batches are gathered there, never copied per step.
     train, valid = ({k: v.to(accelerator.device) for k, v in s.items()} for s in (train, valid))
 
-    model = FashionResNetModel(
-        FashionResNetConfig(architecture=config.architecture, heads=heads, drop_rate=config.drop_rate,
-                            drop_path_rate=config.drop_path_rate, input_size=config.input_size)
-    )
+    model = build_model(config, heads)
     backbone_init = load_backbone_weights(model, config.backbone_weights)
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the global batch

@@ -28,8 +28,10 @@ def collector_paused() -> Iterator[None]:
     A call builds a few containers per image and keeps them all; their count sets off collections of the
     oldest generation, each of which walks every object of the process (about 600,000 once torch and
     transformers are loaded). They find no garbage, as the answers hold no cycles: 2 to 4 of them, 0.3 s each
-    on the 2-core CPU here, in a call of 49,152 images, which took 24 instead of 35 to 58 us of host time per
-    image with them paused (results/h100-ema/collector_probe.txt). Process-wide, like `gc.disable()`.
+    on the 2-core CPU here, in a call of 49,152 images, which took 23 to 34 instead of 35 to 58 us of host time
+    per image with them paused (results/h100-ema/collector_probe.txt). Process-wide, like `gc.disable()`: the
+    call's worker processes, forked during it, keep it paused for their short lives, and of two threads'
+    overlapping calls, the first to end turns it back on.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -243,6 +243,12 @@ def test_a_preset_sets_defaults_that_flags_override(flags):
     assert all(getattr(config, name) == value for name, value in train.PRESETS["h100"].items() if name != "batch_size")
 
 
+def test_a_negative_mixup_alpha_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_config(["--mixup_alpha", "-0.2"])
+    assert "--mixup_alpha" in capsys.readouterr().err
+
+
 def test_input_size_needs_a_height_and_a_width(capsys):
     with pytest.raises(SystemExit):
         train.parse_config(["--input_size", "160"])
@@ -330,19 +336,27 @@ def test_mixup_partners_are_neighbours_and_stay_within_any_even_split_of_the_bat
     assert 0.0 < weight < 1.0 and weight == train.mixup_weight(0.4, seed=5) != train.mixup_weight(0.4, seed=6)
 
 
-def test_mixup_and_stochastic_depth_train_alike_on_one_and_two_processes(uninterrupted, tiny_dataset, tmp_path):
-    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "2", "--mixup_alpha", "0.4", "--drop_path_rate", "0.1",
+def test_mixup_changes_the_training_alike_on_one_and_two_processes(uninterrupted, tiny_dataset, tmp_path):
+    # uninterrupted's arguments, whose training is bitwise reproducible on CPU: only the mixup differs.
+    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5", "--mixup_alpha", "0.4",
             "--cache_dir", str(uninterrupted / "cache")]
     launch(*args, "--output_dir", str(tmp_path / "one"))
     launch(*args, "--output_dir", str(tmp_path / "two"), processes=2)
     plain, one, two = (read_json(folder, "metrics.json") for folder in (uninterrupted, tmp_path / "one", tmp_path / "two"))
-    assert one["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
-    # The same pairs and weights; only BatchNorm statistics are per process on CPU (as without mixup).
+    assert [h["train_loss"] for h in one["history"]] != [h["train_loss"] for h in plain["history"]]
+    # The same pairs and weights; as without mixup, only BatchNorm statistics are per process on CPU.
     for a, b in zip(one["history"], two["history"], strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
-    assert read_json(tmp_path / "one", "config.json")["drop_path_rate"] == 0.1
     odd = launch(*args, "--batch_size", "15", "--output_dir", str(tmp_path / "odd"), check=False)
     assert odd.returncode != 0 and "--batch_size 15" in odd.stderr
+
+
+def test_stochastic_depth_and_dropout_reach_the_model_a_run_trains():
+    config = train.parse_config(["--architecture", "test_resnet", "--drop_path_rate", "0.1", "--drop_rate", "0.2"])
+    model = train.build_model(config, {"season": ["Summer", "Winter"]})
+    assert (model.config.drop_path_rate, model.config.drop_rate) == (0.1, 0.2)
+    drop_path = [module.drop_prob for module in model.modules() if isinstance(module, timm.layers.DropPath)]
+    assert drop_path[-1] == pytest.approx(0.1)  # rising over the blocks to the given rate
 
 
 def test_class_weights_favour_rare_classes_and_average_one_per_example():
