@@ -41,8 +41,8 @@ else
     LAUNCH=(--num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no)
     TRAIN=(--preset h100 "$@")
     TRAIN_BENCH=()
-    # Host preprocessing (the processor's fit, in PIL) runs in 8 processes beside the GPU. 96 batches: 12
-    # (6,144 images) took 0.54 s on the H100, so starting the workers and filling their queue weighed on the rate.
+    # Host preprocessing (the processor's fit, in PIL) runs in 8 processes beside the GPU. 96 batches, for the
+    # rate of a large job: on the H100, 12 gave 11,388 images/s and 96 gave 12,239 (results/README.md).
     INFER_BENCH=(--batch-size 512 --num-images 49152 --num-workers 8)
     ROBUST=(--batch-size 512)
 fi
