@@ -109,6 +109,12 @@ def write_card(output_dir: Path, features: datasets.Features, summary: dict[str,
         f"### {head} ({len(summary['classes'][head])} classes)\n\n{_class_table(summary, head)}" for head in HEADS
     )
     placeholders = ", ".join(f"`{p}`" if p else "(empty)" for p in rules["placeholders"])
+    repeated = summary["repeated_images"]
+    differing = ", ".join(f"{head} in {n}" for head, n in repeated["differing_heads"].items())
+    repeated_text = (
+        f"Of the {repeated['images']} images on several lines, {repeated['labelled_differently']} were labelled "
+        f"differently{f' (on {differing})' if differing else ''}: a measure of the labels' own noise."
+    )
     body = f"""
 # Fashion Product Images (small), cleaned for fashion-resnet50
 
@@ -149,7 +155,7 @@ Defaults of `data_scripts.rules.CleaningRules`; a row is dropped by the first ru
    {', '.join(rules['article_types'])}.
 7. `duplicate` / `duplicate_conflicting_labels`: byte-identical images (sha256). If all copies have the same
    four head labels, the first line is kept and the others are dropped; if they disagree, all copies are dropped.
-   So no image content can be in both splits.
+   So no image content can be in both splits. {repeated_text}
 8. `rare_class:<head>`: the row's class has fewer than {rules['min_examples']} rows left, too few to learn and
    to evaluate (an 80/20 split leaves at least 4 for validation). The row is dropped rather than kept with a
    missing label, so that every row has a valid label for all four heads; repeated until no class is rare.

@@ -36,6 +36,9 @@ def check(source: Path, output: Path) -> None:
           f"recovered lines {summary['recovered_lines']}")  # fmt: skip
     for reason, n in summary["dropped_by_reason"].items():
         print(f"  {reason}: {n}")
+    repeated = summary["repeated_images"]
+    print(f"images on several lines: {repeated['images']}, labelled differently: {repeated['labelled_differently']} "
+          f"(differing heads: {repeated['differing_heads']})")  # fmt: skip
 
     # The classes of the card's YAML are those of the data and the summary.
     card = DatasetCard.load(output / "README.md").data.to_dict()

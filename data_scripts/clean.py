@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ class Cleaned:
     kept: pd.DataFrame  # kept rows: `row` (index into RawData.images), `id`, the other columns
     class_names: dict[str, list[str]]  # per head, sorted
     dropped_classes: dict[str, dict[str, dict[str, Any]]]  # head -> class -> counts and why
+    repeated_images: dict[str, Any]  # images on several lines, how many of them labelled differently and on which heads
 
 
 def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> Cleaned:
@@ -55,7 +57,7 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
     for head in HEADS:
         drop(rows[head].map(rules.is_placeholder), f"{Reason.MISSING_LABEL}:{head}", rows[head])
     drop(~rows["articleType"].isin(rules.article_types), Reason.ARTICLE_TYPE_OUT_OF_SCOPE)
-    _drop_duplicates(rows, sha, drop)
+    repeated_images = _drop_duplicates(rows, sha, drop)
     before_rare = rows[rows["reason"] == ""]
     _drop_rare(rows, rules.min_examples, drop)
 
@@ -68,29 +70,43 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
     kept = _kept_columns(rows[kept_mask], rules)
     class_names = {head: sorted(kept[head].unique()) for head in HEADS}
     dropped_classes = _dropped_classes(rows, before_rare, class_names, rules)
-    return Cleaned(rows[REPORT_COLUMNS].copy(), kept, class_names, dropped_classes)
+    return Cleaned(rows[REPORT_COLUMNS].copy(), kept, class_names, dropped_classes, repeated_images)
 
 
-def _drop_duplicates(rows: pd.DataFrame, sha: pd.Series, drop: Drop) -> None:
+def _drop_duplicates(rows: pd.DataFrame, sha: pd.Series, drop: Drop) -> dict[str, Any]:
     """Byte-identical images among the rows still in: one copy stays if all copies agree on
-    the four heads, none if they conflict (no label can be trusted)."""
+    the four heads, none if they conflict (no label can be trusted).
+
+    Returns how many images are repeated, how many of them are labelled differently and on which heads: the
+    same photo labelled twice measures the labels' own noise, which the model card reports."""
     alive = rows.index[rows["reason"] == ""]
     groups = rows.loc[alive].groupby(sha[alive], sort=False)
     duplicate = pd.Series(False, index=rows.index)
     conflicting = pd.Series(False, index=rows.index)
     detail = pd.Series("", index=rows.index)
+    repeated = 0
+    differing_per_image = []
     for _, group in groups:
         if len(group) < 2:
             continue
+        repeated += 1
         lines = ",".join(map(str, group["line"]))
         if len(group[list(HEADS)].drop_duplicates()) == 1:
             duplicate[group.index[1:]] = True
             detail[group.index[1:]] = f"same image as line {group['line'].iloc[0]}"
         else:
+            differing = [head for head in HEADS if group[head].nunique() > 1]
+            differing_per_image.append(differing)
             conflicting[group.index] = True
-            detail[group.index] = f"same image on lines {lines}"
+            detail[group.index] = f"same image on lines {lines}; labels differ in {', '.join(differing)}"
     drop(duplicate, Reason.DUPLICATE, detail)
     drop(conflicting, Reason.DUPLICATE_CONFLICTING_LABELS, detail)
+    by_head = Counter(head for differing in differing_per_image for head in differing)
+    return {
+        "images": repeated,
+        "labelled_differently": len(differing_per_image),
+        "differing_heads": {head: by_head[head] for head in HEADS if by_head[head]},
+    }
 
 
 def _drop_rare(rows: pd.DataFrame, min_examples: int, drop: Drop) -> None:

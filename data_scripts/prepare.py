@@ -86,6 +86,7 @@ def _summary(
         "rules": rules.to_dict(),
         "classes": cleaned.class_names,
         "classes_dropped": cleaned.dropped_classes,
+        "repeated_images": cleaned.repeated_images,
         "splits": {
             split: {
                 "rows": len(frame),

@@ -79,12 +79,22 @@ def limitations(results: TrainingResults, summaries: list[HeadSummary]) -> list[
         f"(worst class per head: {'; '.join(worst)}). See *Class distribution and imbalance*.",
         "Noisy labels: attributes such as season (and usage) are merchandising choices, not visible properties of "
         "the photo, so the same-looking product can carry different labels; compare those heads with their "
-        "majority-class baseline.",
+        "majority-class baseline." + repeated_images_text(results.dataset_summary),
     ]
     if results.training["backbone_init"] == "random":
         items.append("Trained from random initialisation (no ImageNet pretraining): all features come from this "
                      "small dataset, so expect weaker generalisation than a pretrained backbone would give.")  # fmt: skip
     return items
+
+
+def repeated_images_text(dataset_summary: dict | None) -> str:
+    """What the training data's cleaning found of photos labelled twice, differently; "" if nothing is known."""
+    repeated = (dataset_summary or {}).get("repeated_images")  # older prepared data does not record it
+    if not repeated or not repeated["labelled_differently"]:
+        return ""
+    differing = ", ".join(f"{head} in {n}" for head, n in repeated["differing_heads"].items())
+    return (f" Even the same photo does: of the {repeated['images']} photos listed more than once in the raw data, "
+            f"{repeated['labelled_differently']} had different labels ({differing}); cleaning left them out.")
 
 
 def _image_snippet(repo_id: str, is_local: bool) -> str:

@@ -76,7 +76,9 @@ def _dataset_summary(heads: dict[str, list[str]]) -> dict:
         for head, label in labels.items():
             counts[head][label] += 1
     split = {"rows": len(FIXTURE_LABELS), "class_counts": counts}
-    return {"classes": heads, "splits": {"train": split, "validation": split}}
+    # As the cleaning of tests/fixtures/data finds them (tests/test_data_prepare.py).
+    repeated = {"images": 2, "labelled_differently": 1, "differing_heads": {"baseColour": 1}}
+    return {"classes": heads, "repeated_images": repeated, "splits": {"train": split, "validation": split}}
 
 
 def build_output_folder(folder: Path, with_dataset_summary: bool = True) -> Path:

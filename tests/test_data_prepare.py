@@ -87,6 +87,9 @@ def test_every_row_is_accounted_for(prepared: tuple[Path, datasets.DatasetDict])
     assert sum(summary["dropped_by_reason"].values()) == summary["dropped"] == len(EXPECTED_DROPS)
     assert summary["recovered_lines"] == 1
     assert summary["kept_flags"] == {"grayscale": 1, "not_60x80": 1}
+    # 15970 and 90003 agree, 26960 and 90004 differ in colour only: both are counted, one as labelled differently.
+    assert summary["repeated_images"] == {"images": 2, "labelled_differently": 1, "differing_heads": {"baseColour": 1}}
+    assert report.loc[report["id"].astype(str) == "90004", "detail"].item().endswith("labels differ in baseColour")
 
 
 def test_output_schema_and_original_bytes(prepared: tuple[Path, datasets.DatasetDict], kaggle_dir: Path) -> None:

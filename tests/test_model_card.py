@@ -69,12 +69,16 @@ def test_every_referenced_image_exists(carded: Path) -> None:
 def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support(output_dir: Path) -> None:
     card = ModelCard.load(write_model_card(output_dir))
     assert "Counts from the training split" in card.text
+    repeated = json.loads((output_dir / "dataset_summary.json").read_text())["repeated_images"]
+    noise = f"of the {repeated['images']} photos listed more than once in the raw data, {repeated['labelled_differently']}"
+    assert noise in card.text  # the labels' measured noise, from the cleaning
     for label in UNSEEN_LABELS.values():  # classes with no image are named
         assert re.search(rf"Classes with no image there: [^\n]*{label}", card.text)
     (output_dir / "dataset_summary.json").unlink()
     card = ModelCard.load(write_model_card(output_dir))
     assert "Counts from the validation split" in card.text
     assert "Counts from the training split" not in card.text
+    assert "photos listed more than once" not in card.text
 
 
 def test_random_init_is_a_limitation_and_pretrained_init_is_the_base_model(output_dir: Path) -> None:
