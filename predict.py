@@ -35,8 +35,9 @@ Row = dict[str, Any]
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
-    """Files as given; folders: their image files, recursively, sorted; otherwise a glob pattern.
-    A name that matches nothing is kept, so that it gets an error row rather than silently vanishing."""
+    """Files as given; folders: their image files, recursively, sorted; otherwise a glob pattern, whose matches
+    are expanded in turn. A name that matches nothing is kept, so that it gets an error row rather than
+    silently vanishing."""
     paths: list[str] = []
     for name in inputs:
         if os.path.isdir(name):
@@ -45,7 +46,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
         elif os.path.exists(name) or not glob.has_magic(name):
             paths.append(name)
         else:
-            paths.extend(sorted(glob.glob(name, recursive=True)) or [name])
+            paths.extend(expand_inputs(sorted(glob.glob(name, recursive=True))) or [name])
     return paths
 
 

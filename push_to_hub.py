@@ -35,6 +35,8 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # its own depth only: "*.json" is a top-level file, not checkpoints/x/config.json.
 MODEL_FILES = ["*.safetensors", "*.json", "*.py", "README.md", EXAMPLE_IMAGE.name, "images/*.png"]
 DATASET_FILES = ["README.md", "data/*.parquet", "*.json", "*.png", "*.csv"]
+# What a training output folder must hold for its repo to load and its card to be written.
+REQUIRED_MODEL_FILES = ["config.json", "preprocessor_config.json", "metrics.json", "training.json"]
 CHECK_TIMEOUT_S = 600
 
 # `modeling` is blocked so that the check proves the folder's own code is enough, as it is on the Hub.
@@ -89,8 +91,11 @@ def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
 def check_in_fresh_process(code: str, *args: str) -> None:
     """Run `code` in a new interpreter, offline: what it loads can only come from the given paths."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                            timeout=CHECK_TIMEOUT_S)  # fmt: skip
+    try:
+        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                                timeout=CHECK_TIMEOUT_S)  # fmt: skip
+    except subprocess.TimeoutExpired as error:
+        raise PushError(f"loading the folder in a fresh process took over {CHECK_TIMEOUT_S} s; stopped") from error
     if result.returncode != 0:
         raise PushError(f"the folder does not load in a fresh process:\n{result.stderr[-3000:]}")
 
@@ -98,6 +103,10 @@ def check_in_fresh_process(code: str, *args: str) -> None:
 def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
     """Check the output folder, regenerate its card for `repo_id` and stage the repo's files."""
     refuse_pickles(folder)
+    missing = [name for name in REQUIRED_MODEL_FILES if not (folder / name).is_file()]
+    missing += [] if any(folder.glob("*.safetensors")) else ["*.safetensors (the weights)"]
+    if missing:
+        raise PushError(f"{folder} is not a training output folder (docs/output_folder.md): no {', '.join(missing)}")
     stage(folder, MODEL_FILES, destination)
     write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
     files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
@@ -118,9 +127,12 @@ def prepare_dataset(folder: Path, destination: Path) -> list[str]:
 def upload(staged: Path, files: list[str], args: argparse.Namespace, repo_type: str) -> CommitInfo:
     """Create the repo (and branch) if needed and send every staged file in a single commit."""
     api = HfApi(token=args.token)
-    api.create_repo(args.repo_id, repo_type=repo_type, private=args.private or None, exist_ok=True)
-    if args.revision:
-        api.create_branch(args.repo_id, branch=args.revision, repo_type=repo_type, exist_ok=True)
+    try:
+        api.create_repo(args.repo_id, repo_type=repo_type, private=args.private or None, exist_ok=True)
+        if args.revision:
+            api.create_branch(args.repo_id, branch=args.revision, repo_type=repo_type, exist_ok=True)
+    except Exception as error:  # HTTP, network, authentication and offline errors alike: nothing was sent
+        raise PushError(f"could not create or reach {repo_type} repo {args.repo_id}, nothing was sent: {error}") from error
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=staged / name) for name in files]
     try:
         commit = api.create_commit(args.repo_id, operations, commit_message=args.commit_message,
@@ -130,7 +142,11 @@ def upload(staged: Path, files: list[str], args: argparse.Namespace, repo_type: 
             f"upload to {args.repo_id} failed, nothing was committed (all files go in one commit): {error}"
         ) from error
     if args.tag:
-        api.create_tag(args.repo_id, tag=args.tag, revision=commit.oid, repo_type=repo_type)
+        try:
+            api.create_tag(args.repo_id, tag=args.tag, revision=commit.oid, repo_type=repo_type)
+        except Exception as error:
+            raise PushError(f"uploaded to {args.repo_id} ({commit.commit_url}), but tagging it {args.tag!r} "
+                            f"failed: {error}") from error  # fmt: skip
     return commit
 
 
@@ -179,7 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dry_run.exists() and any(args.dry_run.iterdir()):
                 raise PushError(f"--dry-run folder {args.dry_run} is not empty")
             args.dry_run.mkdir(parents=True, exist_ok=True)
-            run(args, args.dry_run)
+            try:
+                run(args, args.dry_run)
+            except PushError:
+                shutil.rmtree(args.dry_run)  # it was new or empty: no half-staged folder to trip the next try
+                raise
         else:
             with tempfile.TemporaryDirectory(prefix="push_to_hub_") as staged:
                 run(args, Path(staged))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 from collections.abc import Sequence
 from typing import Any, Union
@@ -45,7 +46,9 @@ def describe(source: Any) -> str:
 def _open(source: ImageSource) -> PIL.Image.Image:
     if isinstance(source, PIL.Image.Image):
         return source
-    if isinstance(source, (np.ndarray, torch.Tensor)):
+    if isinstance(source, torch.Tensor):
+        return to_pil_image(source.detach().cpu())  # a model's output may need grad or live on a GPU
+    if isinstance(source, np.ndarray):
         return to_pil_image(source)
     if isinstance(source, bytes):
         return PIL.Image.open(io.BytesIO(source))
@@ -87,6 +90,8 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
     try:
         opened = _open(source)
         try:
+            if 0 in opened.size:
+                raise ValueError(f"the image has no pixels ({opened.width}x{opened.height})")
             opened.load()  # decode now: a truncated file must fail here, not later in a batch
             image = opened
             if image.getexif().get(PIL.ExifTags.Base.Orientation, 1) != 1:
@@ -165,6 +170,12 @@ class FashionImageProcessor(BaseImageProcessor):
         """Resize `image` to fit inside `size` keeping its aspect ratio, pad to `size`; uint8 (H, W, 3)."""
         height, width = self.size["height"], self.size["width"]
         if image.size != (width, height):
+            scale = min(width / image.width, height / image.height)
+            if min(image.size) * scale < 1:
+                # PIL would fit the short side of a thin strip (say 2x400) into 0 px and fail: pad it first.
+                side = math.ceil(1 / scale)
+                image = PIL.ImageOps.pad(image, (max(image.width, side), max(image.height, side)),
+                                         color=tuple(self.pad_color))  # fmt: skip
             image = PIL.ImageOps.pad(
                 image, (width, height), method=self.resample, color=tuple(self.pad_color), centering=(0.5, 0.5)
             )
@@ -181,7 +192,7 @@ class FashionImageProcessor(BaseImageProcessor):
         do_normalize: bool | None = None,
         channels_last: bool = False,
         return_tensors: str | None = "pt",
-        **kwargs,
+        **unknown: Any,
     ) -> BatchFeature:
         """Images (one or a list) -> `BatchFeature` with `pixel_values` (N, 3, H, W), contiguous, or with
         channels_last strides if asked (no reordering copy: the pipeline's choice, as the model runs so).
@@ -189,6 +200,10 @@ class FashionImageProcessor(BaseImageProcessor):
         A list with an unreadable item raises `ImageLoadError` naming that item; the pipeline
         instead answers for the readable items (see `FashionAttributesPipeline`).
         """
+        if unknown:
+            # Size, mean and std are the ones the weights were trained with: they are the processor's, not a call's.
+            raise TypeError(f"{type(self).__name__}.preprocess got unexpected arguments {sorted(unknown)}; size, "
+                            "pad_color, resample, image_mean and image_std are set on the processor")  # fmt: skip
         if return_tensors not in ("pt", None):
             raise ValueError(f"return_tensors={return_tensors!r}: only 'pt' is supported")
         if isinstance(images, (list, tuple)):

@@ -47,7 +47,13 @@ def multi_head_loss(
     `IGNORE_INDEX` marks a missing label. A head with no labels in the batch contributes 0.
     """
     if isinstance(labels, torch.Tensor):
+        if labels.ndim != 2 or labels.shape[1] != len(logits):
+            raise ValueError(f"labels of shape {tuple(labels.shape)}: expected (batch, {len(logits)}), one column "
+                             f"per head in the order {list(logits)}")  # fmt: skip
         labels = dict(zip(logits, labels.unbind(dim=1)))
+    missing = [name for name in logits if name not in labels]
+    if missing:
+        raise ValueError(f"labels have no entry for the heads {missing}")
     losses = []
     for name, head_logits in logits.items():
         target = labels[name]
@@ -71,6 +77,12 @@ class FashionResNetPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
+
+    @classmethod
+    def from_pretrained(cls, *args, use_safetensors: bool | None = True, **kwargs):
+        """`PreTrainedModel.from_pretrained`, safetensors only unless asked otherwise: a folder or repo holding
+        only a pickled checkpoint (`pytorch_model.bin`) is refused instead of unpickled."""
+        return super().from_pretrained(*args, use_safetensors=use_safetensors, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         # The backbone keeps timm's own initialisation (e.g. ResNet's Kaiming convs and zero-init last BN),

@@ -91,7 +91,9 @@ class FashionAttributesPipeline(Pipeline):
     def _classify(self, images: list[PIL.Image.Image], batch_size: int | None, kwargs: dict) -> list[HeadPredictions]:
         if not images:
             return []
-        size = batch_size or self._batch_size or 1
+        size = (self._batch_size or 1) if batch_size is None else batch_size
+        if size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {size}")
         batches = [images[start : start + size] for start in range(0, len(images), size)]
         # Already batched: the base pipeline must neither collate nor split them again.
         return [answer for batch in super().__call__(batches, batch_size=1, **kwargs) for answer in batch]

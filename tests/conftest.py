@@ -189,12 +189,15 @@ def write_odd_image(kind: str, folder: Path, real_jpeg: Path) -> Path:
     elif kind == "tiny":
         path = folder / "one_pixel.png"
         PIL.Image.new("RGB", (1, 1), (200, 30, 30)).save(path)
+    elif kind == "thin":
+        path = folder / "strip.png"  # fitted into 60x80, its short side rounds to nothing
+        photo.resize((2, 400)).save(path)
     else:
         raise ValueError(kind)
     return path
 
 
-ODD_KINDS = ["rgba", "grayscale", "cmyk", "16bit", "palette", "tiny"]
+ODD_KINDS = ["rgba", "grayscale", "cmyk", "16bit", "palette", "tiny", "thin"]
 
 
 @pytest.fixture(scope="session")

@@ -331,6 +331,12 @@ def test_list_with_unreadable_item_names_index_and_path(kind, tmp_path, image_pa
     assert str(path) in message
 
 
+def test_per_call_size_or_normalisation_is_refused_not_ignored(rgb_image_path):
+    processor = FashionImageProcessor()
+    with pytest.raises(TypeError, match=r"unexpected arguments \['image_mean', 'size'\]"):
+        processor(str(rgb_image_path), size={"height": 160, "width": 120}, image_mean=[0, 0, 0])
+
+
 @pytest.mark.parametrize("kind", ["truncated", "empty", "bomb"])
 def test_unreadable_bytes_raise_image_load_error(kind, tmp_path, rgb_image_path):
     data = write_bad_file(kind, tmp_path, rgb_image_path).read_bytes()

@@ -141,6 +141,13 @@ def test_loss_with_labels_as_dict_and_as_tensor(tiny_model, pixels):
         assert not torch.isclose(tiny_model(pixels, labels=swapped).loss, reference)
 
 
+@pytest.mark.parametrize("columns", [len(TINY_HEADS) - 1, len(TINY_HEADS) + 1])
+def test_labels_with_a_column_per_head_too_few_or_many_are_refused(tiny_model, pixels, columns):
+    labels = torch.zeros(len(pixels), columns, dtype=torch.int64)
+    with pytest.raises(ValueError, match=rf"expected \(batch, {len(TINY_HEADS)}\)"):
+        tiny_model(pixels, labels=labels)
+
+
 def test_ignored_label_is_skipped_for_that_head_only(tiny_model, pixels):
     labels = random_labels(4)
     labels["articleType"][1] = IGNORE_INDEX

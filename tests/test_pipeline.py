@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+import numpy as np
+import PIL.Image
 import pytest
 import torch
 from conftest import BAD_KINDS, ODD_KINDS, TINY_HEADS, write_bad_file, write_odd_image
@@ -86,6 +88,12 @@ def test_invalid_top_k_raises(shared_pipeline, rgb_image_path, top_k):
         shared_pipeline([rgb_image_path], top_k=top_k)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_invalid_batch_size_raises(shared_pipeline, image_paths, batch_size):
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        shared_pipeline(image_paths[:2], batch_size=batch_size)
+
+
 def test_batch_size_4_on_6_images_equals_single_calls(shared_pipeline, image_paths):
     images = image_paths[:6]
     assert len(images) == 6
@@ -161,6 +169,15 @@ def test_list_with_one_bad_item_answers_the_others(kind, batch_size, shared_pipe
     for got, path in zip(answered, good):
         assert "error" not in got
         assert_same_predictions(got, shared_pipeline(path, top_k=2))
+
+
+def test_arrays_and_tensors_in_a_list_empty_one_refused_grad_one_answered(shared_pipeline, image_paths):
+    photo = torch.from_numpy(np.array(PIL.Image.open(image_paths[0]).convert("RGB"))).permute(2, 0, 1)
+    needs_grad = (photo.float() / 255).requires_grad_()  # as a model's output might be
+    results = shared_pipeline([image_paths[1], np.zeros((0, 0, 3), np.uint8), needs_grad], batch_size=2)
+    assert results[1] == {"error": "cannot read image <ndarray of shape (0, 0, 3)>: the image has no pixels (0x0)"}
+    assert_same_predictions(results[0], shared_pipeline(image_paths[1]))
+    assert_same_predictions(results[2], shared_pipeline(needs_grad.detach()))
 
 
 def test_list_of_only_bad_items(shared_pipeline, tmp_path, rgb_image_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import datasets
 import pytest
 from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub.errors import OfflineModeIsEnabled
 
 import push_to_hub
 from helpers_output import FIXTURE_LABELS, fixture_paths
@@ -30,10 +31,10 @@ MODEL_REPO_FILES = {
 class RecordingHub:
     """Stands in for the Hub at the `HfApi` methods push_to_hub calls; records each call and the token used."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, commit_error: Exception | None = None) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: dict[str, Exception] | None = None) -> None:
         self.calls: list[tuple[str, dict]] = []
         self.tokens: set[str | None] = set()
-        self.commit_error = commit_error
+        self.fail = fail or {}  # method name -> the error it raises
         for name in HUB_METHODS:
             monkeypatch.setattr(HfApi, name, self._recorder(name))
 
@@ -41,9 +42,9 @@ class RecordingHub:
         def method(api: HfApi, *args, **kwargs):
             self.tokens.add(api.token)
             self.calls.append((name, {"args": args, **kwargs}))
+            if name in self.fail:
+                raise self.fail[name]
             if name == "create_commit":
-                if self.commit_error:
-                    raise self.commit_error
                 return CommitInfo(commit_url="https://huggingface.co/me/fashion/commit/c0ffee", commit_message="",
                                   commit_description="", oid="c0ffee")  # fmt: skip
 
@@ -128,11 +129,40 @@ def test_token_defaults_to_what_huggingface_hub_resolves(
 def test_failed_upload_commits_nothing_and_says_so(
     output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, no_check: list[tuple]
 ) -> None:
-    hub = RecordingHub(monkeypatch, commit_error=OSError("connection reset while uploading model.safetensors"))
+    hub = RecordingHub(monkeypatch, fail={"create_commit": OSError("connection reset while uploading model.safetensors")})
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--tag", "v1"]) == 1
     assert hub.names() == ["create_repo", "create_commit"]  # the one commit failed; no tag on anything
     err = capsys.readouterr().err
     assert "nothing was committed" in err and "connection reset" in err
+
+
+def test_unreachable_hub_and_failed_tag_are_clear_errors(
+    output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, no_check: list[tuple]
+) -> None:
+    offline = OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled.")
+    hub = RecordingHub(monkeypatch, fail={"create_repo": offline})
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
+    assert hub.names() == ["create_repo"]
+    assert "could not create or reach model repo me/fashion, nothing was sent" in capsys.readouterr().err
+    hub = RecordingHub(monkeypatch, fail={"create_tag": OSError("403 Forbidden")})
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--tag", "v1"]) == 1
+    assert hub.names() == ["create_repo", "create_commit", "create_tag"]
+    err = capsys.readouterr().err
+    assert "uploaded to me/fashion (https://huggingface.co/me/fashion/commit/c0ffee), but tagging it 'v1'" in err
+
+
+@pytest.mark.parametrize(("missing", "named"), [("metrics.json", "metrics.json"), ("model.safetensors", "*.safetensors")])
+def test_an_incomplete_folder_is_refused_naming_what_it_lacks(
+    missing: str, named: str, output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    no_check: list[tuple],
+) -> None:  # fmt: skip
+    hub = RecordingHub(monkeypatch)
+    (output_dir / missing).unlink()
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
+    assert hub.calls == [] and no_check == [] and not dry.exists()  # nothing half-staged left behind
+    err = capsys.readouterr().err
+    assert f"{output_dir} is not a training output folder" in err and f"no {named}" in err
 
 
 @pytest.mark.parametrize("pickled", ["pytorch_model.bin", "checkpoint-3/optimizer.pt", "extra.pkl", "last.ckpt"])
@@ -143,9 +173,10 @@ def test_pickled_files_are_refused_before_anything_else(
     hub = RecordingHub(monkeypatch)
     (output_dir / pickled).parent.mkdir(exist_ok=True)
     (output_dir / pickled).write_bytes(b"\x80\x04K\x01.")
-    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
+    dry = output_dir.parent / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
     assert hub.calls == [] and no_check == []
-    assert not (output_dir / "README.md").exists()  # not even the card was written
+    assert not dry.exists()  # not even the card was staged
     assert pickled in capsys.readouterr().err
 
 

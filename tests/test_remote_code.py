@@ -125,6 +125,19 @@ def test_weights_are_complete_safetensors(saved_folder, shared_model):
             assert torch.equal(weights.get_tensor(key), state[key]), key
 
 
+def test_a_pickled_checkpoint_is_refused_not_unpickled(saved_folder, shared_model, tmp_path):
+    from transformers import AutoModel
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    for path in saved_folder.iterdir():
+        if path.name != "model.safetensors":
+            (folder / path.name).write_bytes(path.read_bytes())
+    torch.save(shared_model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(OSError, match="model.safetensors"):
+        AutoModel.from_pretrained(folder, trust_remote_code=True)
+
+
 def test_fresh_process_did_not_import_the_package(fresh_process_report):
     assert fresh_process_report["modeling_imported"] is False, fresh_process_report["modeling_modules"]
     for role, qualified_name in fresh_process_report["classes"].items():
