@@ -13,6 +13,7 @@ normalised, so the host waits for the device only when it logs. Every hyperparam
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -62,12 +63,13 @@ PRESETS: dict[str, dict] = {
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
     # a 5x4 feature map instead of 3x2; the photos' own 80x60 did no better (results/h100-80x60/). Without
     # a weight average (`ema_decay`), evaluations jumped by tens of points between epochs at the high learning
-    # rate (results/h100/). At most 100 epochs, fitted to 4 minutes of training from the speed timed on the
-    # GPU. Measured on one H100 (results/h100-ema/, results/README.md): 2.3 s per epoch with its evaluation,
-    # 52 s of compilation; the best of 100 epochs (48, at 113 s) gave 88.6 / 72.1 / 76.3 / 91.1 %, the later
-    # ones nothing more; with the benchmarks, 491 s of the 10 minutes a lent machine gives one command. A
-    # checkpoint (weights and AdamW state, about 300 MB) every 500 steps, not every epoch: a run of minutes
-    # rarely needs resuming, and each write is wall time of those 10 minutes.
+    # rate (results/h100/); warming up, the average's decay was 0.9943 at the best epoch below and 0.9965 at
+    # the last, short of its 0.998 cap. At most 100 epochs, fitted to 4 minutes of training from the speed
+    # timed on the GPU. Measured on one H100 (results/h100-ema/, results/README.md): 2.3 s per epoch with its
+    # evaluation, 52 s of compilation; the best of 100 epochs (48, at 113 s) gave 88.6 / 72.1 / 76.3 / 91.1 %,
+    # the later ones nothing more; with the benchmarks, 491 s of the 10 minutes a lent machine gives one
+    # command. A checkpoint (weights and AdamW state, about 300 MB) every 500 steps, not every epoch: a run of
+    # minutes rarely needs resuming, and each write is wall time of those 10 minutes.
     "h100": {"epochs": 100, "time_budget_s": 240, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120],
              "drop_rate": 0.2, "ema_decay": 0.998, "eval_batch_size": 2048, "log_every": 25,
              "checkpoint_every": 500, "compile": True},
@@ -123,7 +125,8 @@ class TrainConfig:
     ema_decay: float = field(
         default=0.0,
         metadata={"help": "evaluate and save an exponential moving average of the weights (timm's ModelEmaV3, "
-                          "its decay warming up from 0 to at most this); 0: the weights as trained"},
+                          "its decay warming up as 1 - step^(-2/3) to at most this: 0.9965 after 4,900 steps, "
+                          "0.998 after about 11,200); 0: the weights as trained"},
     )
     max_shift: int = field(default=4, metadata={"help": "random translation in pixels (white fill)"})
     seed: int = 0
@@ -352,8 +355,15 @@ def evaluate_heads(model, accelerator: Accelerator, model_input: Callable[[torch
 # ----------------------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, progress: dict, keep: int) -> None:
-    """Write `checkpoint-{step}` atomically: a kill at any moment leaves the previous one usable."""
+AVERAGE_FILE = "weight_average.safetensors"
+
+
+def save_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, progress: dict, keep: int,
+                    average: torch.nn.Module | None = None) -> None:
+    """Write `checkpoint-{step}` atomically: a kill at any moment leaves the previous one usable.
+
+    The weight average, if any, goes in as safetensors (`AVERAGE_FILE`): registered with accelerate, it would be
+    a pickle that accelerate loads with `weights_only=False`."""
     final = checkpoints / f"checkpoint-{step:08d}"
     partial = checkpoints / f".partial-{step:08d}"
     if accelerator.is_main_process:
@@ -362,6 +372,8 @@ def save_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, prog
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()  # every process's files are in `partial` before it becomes final
     if accelerator.is_main_process:
+        if average is not None:
+            safetensors.torch.save_model(average, str(partial / AVERAGE_FILE))
         (partial / "progress.json").write_text(json.dumps(progress))
         os.replace(partial, final)
         for old in sorted(checkpoints.glob("checkpoint-*"))[:-keep]:
@@ -430,18 +442,25 @@ def synchronized_seconds(work: Callable[[], object], device: torch.device) -> fl
 
 
 def warm_up(model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-            forward_backward: Callable[[], None], timed_batches: int = 0) -> tuple[float, float | None]:
-    """One forward and backward, so that torch.compile builds its graphs (and the device its kernels), then
-    `timed_batches` more to time, with no effect on training: weights, BatchNorm statistics, gradients and the
-    random state (dropout) are put back as they were, so a run, resumed or not, trains as it would without it.
+            train_step: Callable[[], None], timed_batches: int = 0) -> tuple[float, float | None]:
+    """One training step, so that torch.compile builds its graphs (and the device its kernels), then
+    `timed_batches` more to time, with no effect on training: weights, BatchNorm statistics, gradients, the
+    optimizer's state (and its gradient scaler's, with fp16) and the random state (dropout) are put back as they
+    were, so a run, resumed or not, trains as it would without it.
 
-    Returns the seconds of the first batch and the mean seconds of a timed one (None if none was timed).
+    Returns the seconds of the first step and the mean seconds of a timed one (None if none was timed).
     """
     saved = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    saved_optimizer = copy.deepcopy(optimizer.state_dict())
+    scaler = getattr(optimizer, "scaler", None)  # accelerate's, under fp16 mixed precision
+    saved_scaler = scaler.state_dict() if scaler is not None else None
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device], device_type=device.type):
-        first = synchronized_seconds(forward_backward, device)
-        timed = synchronized_seconds(lambda: [forward_backward() for _ in range(timed_batches)], device)
+        first = synchronized_seconds(train_step, device)
+        timed = synchronized_seconds(lambda: [train_step() for _ in range(timed_batches)], device)
     optimizer.zero_grad(set_to_none=True)
+    optimizer.load_state_dict(saved_optimizer)
+    if scaler is not None:
+        scaler.load_state_dict(saved_scaler)
     model.load_state_dict(saved)
     return first, timed / timed_batches if timed_batches else None
 
@@ -450,9 +469,10 @@ def epochs_within(budget_s: float, batch_seconds: float, train_batches: int, val
                   max_epochs: int) -> int:
     """How many epochs of training and evaluation fit in `budget_s`: at least 1, at most `max_epochs`.
 
-    An evaluation batch counts as half a training batch: a forward pass is about a third of forward and
-    backward, but evaluation runs uncompiled. The optimizer's step and the augmentation are left out: runs
-    fitted on the CPU still ended 6-19 % inside their budgets (results/README.md).
+    `batch_seconds` is a whole step (augmentation, forward, backward, optimizer; `warm_up`). An evaluation
+    batch counts as half a training batch: a forward pass is about a third of forward and backward, but
+    evaluation runs uncompiled. Left out: the weight average's update and the Python around each step, which
+    weigh more where steps are short (results/README.md).
     """
     epoch_seconds = batch_seconds * (train_batches + valid_batches / 2)
     return max(1, min(max_epochs, int(budget_s // epoch_seconds)))
@@ -583,17 +603,25 @@ def main(config: TrainConfig) -> Path:
             loss = mix * loss + (1.0 - mix) * partners
         return loss
 
+    # Seeded per batch before each use: its state in between does not matter.
+    generator = torch.Generator(accelerator.device)
     # A run fitted to a time budget keeps its number of epochs when resumed: the schedule depends on it.
     fit_to_budget = config.time_budget_s > 0 and "time_budget" not in progress
     if config.compile or fit_to_budget:
         # Compile before the clock starts, as airbench does, on one batch of real rows; then time a few.
         model.train()
         rows = torch.arange(config.batch_size // accelerator.num_processes, device=accelerator.device)
-        seconds, batch_seconds = warm_up(
-            model, optimizer, accelerator.device,
-            lambda: accelerator.backward(training_loss(train["pixels"][rows], train["labels"][rows])),
-            timed_batches=5 if fit_to_budget else 0,
-        )
+
+        def train_step() -> None:
+            """A training step on the first rows: what the loop below does per batch, bar the bookkeeping."""
+            flips, shifts = draw_augmentations(len(rows), config.max_shift, generator)
+            pixels = augment(train["pixels"][rows], flips, shifts, config.max_shift)
+            accelerator.backward(training_loss(pixels, train["labels"][rows], mixup_weight(config.mixup_alpha, 0)))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        seconds, batch_seconds = warm_up(model, optimizer, accelerator.device, train_step,
+                                         timed_batches=5 if fit_to_budget else 0)
         if config.compile:
             progress["compile_seconds"] = round(progress.get("compile_seconds", 0.0) + seconds, 2)  # over resumes
             accelerator.print(f"compiled in {seconds:.0f} s (not counted as training time)")
@@ -611,7 +639,6 @@ def main(config: TrainConfig) -> Path:
     trained, ema = accelerator.unwrap_model(model), None
     if config.ema_decay:
         ema = ModelEmaV3(trained, decay=config.ema_decay, use_warmup=True)
-        accelerator.register_for_checkpointing(ema)
     evaluated = ema.module if ema is not None else trained
     epochs = progress["time_budget"]["epochs"] if "time_budget" in progress else config.epochs
     total_steps = steps_per_epoch * epochs
@@ -620,11 +647,15 @@ def main(config: TrainConfig) -> Path:
     )
     if checkpoint:
         accelerator.load_state(str(checkpoint))
+        if ema is not None:
+            safetensors.torch.load_model(ema.module, str(checkpoint / AVERAGE_FILE))
         accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']} of {epochs}, step {progress['step']})")
     if config.tracker:
-        accelerator.init_trackers("fashion-resnet50", config={k: v for k, v in asdict(config).items() if v is not None})
+        # Trackers (TensorBoard) take scalars only: input_size, a list, goes as its text.
+        hyperparameters = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                           for k, v in asdict(config).items() if v is not None}
+        accelerator.init_trackers("fashion-resnet50", config=hyperparameters)
 
-    generator = torch.Generator(accelerator.device)
     bar = tqdm(total=total_steps, initial=progress["step"], desc="training", unit="step",
                disable=not accelerator.is_local_main_process)
     clock = TrainingClock(progress["train_seconds"])
@@ -664,7 +695,8 @@ def main(config: TrainConfig) -> Path:
                 losses.flush()  # the epoch's loss so far must be in the checkpoint
                 progress["train_seconds"] = clock.elapsed()
                 with clock.paused():
-                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints,
+                                    None if ema is None else ema.module)
                 losses.restart_clock()
 
         train_loss, train_rate = losses.epoch_summary()
@@ -680,6 +712,8 @@ def main(config: TrainConfig) -> Path:
             "accuracy": {name: r["accuracy"] for name, r in results.items()},
             "macro_f1": {name: r["macro_f1"] for name, r in results.items()},
         }
+        if ema is not None:  # warming up (timm's 1 - step^(-2/3)), it reaches ema_decay only after many steps
+            summary["ema_decay"] = round(ema.get_decay(progress["step"]), 5)
         progress["history"].append(summary)
         progress["epoch_losses"] = []
         accelerator.log({f"val/{k}_{h}": v for k in ("accuracy", "macro_f1") for h, v in summary[k].items()},
@@ -694,15 +728,17 @@ def main(config: TrainConfig) -> Path:
                     pipe.save_pretrained(output_dir)
         if not config.checkpoint_every:
             with clock.paused():
-                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints)
+                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints,
+                                None if ema is None else ema.module)
     bar.close()
     accelerator.end_training()
 
     if accelerator.is_main_process:
-        # Resume state (optimizer, RNG: pickled by accelerate) is only for an unfinished run; the finished
-        # folder is exactly what push_to_hub.py uploads.
-        shutil.rmtree(checkpoints, ignore_errors=True)
         write_reports(output_dir, config, progress, valid, backbone_init, accelerator, len(train["labels"]))
+        # Resume state (optimizer, RNG: pickled by accelerate) is only for an unfinished run; the finished
+        # folder is exactly what push_to_hub.py uploads. Removed last: a run stopped while writing its
+        # reports can still be resumed.
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return output_dir
 
 
@@ -731,7 +767,10 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
         "library_versions": library_versions(),
-        "command": " ".join(["accelerate launch", *sys.argv]),
+        "torch_threads": torch.get_num_threads(),
+        # What reruns it, launched however it was (the launcher's settings are the accelerator's, not argv's).
+        "command": " ".join(["accelerate launch", "--num_processes", str(accelerator.num_processes),
+                             "--mixed_precision", accelerator.mixed_precision, *sys.argv]),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output_dir / "training.json").write_text(json.dumps(training, indent=2))

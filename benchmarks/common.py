@@ -20,9 +20,6 @@ import data_scripts
 from modeling import TASK, load_rgb_image
 from train import hardware, library_versions, synchronized_seconds
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -46,7 +46,13 @@ else
     INFER_BENCH=(--batch-size 512 --num-images 49152 --num-workers 8)
     ROBUST=(--batch-size 512)
 fi
-# Every import the steps need, now: a missing package fails in seconds, not after training.
+# What can fail in seconds fails before an earlier results folder is removed: the data, and every import the
+# steps need (a missing package would otherwise fail after training).
+RAW=../shared/data/fashion-product-images-small
+if [[ ! -f $DATASET/cleaning_summary.json && ! -d $RAW ]]; then
+    echo "no $DATASET and no raw data in $RAW to prepare it from" >&2
+    exit 1
+fi
 python3 -c "import benchmarks.inference_throughput, benchmarks.robustness, benchmarks.summary, benchmarks.train_throughput"
 OUT=results/$NAME
 rm -rf "$OUT"  # a results folder is one run: nothing stale from an earlier one
@@ -77,8 +83,6 @@ step() {
 } >"$OUT/hardware.txt"
 
 if [[ ! -f $DATASET/cleaning_summary.json ]]; then
-    RAW=../shared/data/fashion-product-images-small
-    [[ -d $RAW ]] || { echo "no $DATASET and no raw data in $RAW to prepare it from" >&2; exit 1; }
     step prepare python3 -m data_scripts.prepare "$RAW" --output-dir "$DATASET"
     ((${#FAILED[@]} == 0)) || exit 1
 fi

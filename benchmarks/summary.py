@@ -54,22 +54,36 @@ def accuracy_section(metrics: dict, training: dict) -> list[str]:
     return lines + [""] + time_section(metrics["history"])
 
 
-def first_reaching(history: list[dict], figures: dict[str, float]) -> dict | None:
-    """The first evaluation at which every head reached its figure, if any."""
-    return next((entry for entry in history if all(entry["accuracy"][head] >= figures[head] for head in figures)), None)
+def reaches(entry: dict, figures: dict[str, float]) -> bool:
+    return all(entry["accuracy"][head] >= figures[head] for head in figures)
+
+
+def held_from(history: list[dict], figures: dict[str, float]) -> dict | None:
+    """The evaluation from which every one, to the last, reached every figure; None if the last did not."""
+    held = None
+    for entry in history:
+        held = (held or entry) if reaches(entry, figures) else None
+    return held
 
 
 def time_section(history: list[dict]) -> list[str]:
-    """When the original project's figures and the targets were first all reached, and the accuracy after 60 s."""
+    """When every head first reached the original project's figures and the targets, from when it kept them,
+    and whether they were met within the time issue 5 gives: by the last evaluation in that time, the model
+    a run stopped then would have."""
     lines = ["### Against training time (accuracy curve: `model/images/accuracy_curve.png`)", ""]
     for what, figures, limit in (("the original project's figures", ORIGINAL, ORIGINAL_SECONDS),
                                  ("issue 5's targets", TARGETS, TARGET_SECONDS)):
-        entry = first_reaching(history, figures)
-        if entry:
-            lines.append(f"- Every head at {what}: first at epoch {entry['epoch']}, {entry['elapsed_s']:.0f} s "
-                         f"(issue 5: within {limit} s: {mark(entry['elapsed_s'] <= limit)}).")
-        else:
+        first = next((entry for entry in history if reaches(entry, figures)), None)
+        if first is None:
             lines.append(f"- Every head at {what}: not reached (by {history[-1]['elapsed_s']:.0f} s of training).")
+            continue
+        held = held_from(history, figures)
+        kept = (f"at every evaluation from epoch {held['epoch']}, {held['elapsed_s']:.0f} s, on" if held
+                else "not at the last evaluation")
+        within = [entry for entry in history if entry["elapsed_s"] <= limit]
+        met = bool(within) and reaches(within[-1], figures)
+        lines.append(f"- Every head at {what}: first at epoch {first['epoch']}, {first['elapsed_s']:.0f} s; {kept} "
+                     f"(issue 5, at the last evaluation within {limit} s: {mark(met)}).")
     early = [entry for entry in history if entry["elapsed_s"] <= ORIGINAL_SECONDS]
     lines.append("")
     if early:

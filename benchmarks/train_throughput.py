@@ -5,8 +5,8 @@
 (1) train.py: the run's per-epoch `train_images_per_s` from its metrics.json (training steps only: evaluation,
 checkpoints and compilation are outside it), the median over epochs. (2) bare: forward + backward + AdamW of the
 same architecture, heads, image and input sizes, batch size, memory format, precision and compile setting (all
-read from the run's training.json and config.json), on one synthetic batch already on the device: what the
-model itself allows. Run it on the machine that trained. Issue 5 asks for (1) >= 85 % of (2).
+read from the run's training.json and config.json; on a CPU, as many threads), on one synthetic batch already
+on the device: what the model itself allows. Run it on the machine that trained. Issue 5 asks for (1) >= 85 % of (2).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     if train.hardware(device) != training["hardware"] or training["num_processes"] != 1:
         raise SystemExit(f"{args.run} was trained on {training['num_processes']} x {training['hardware']}; this "
                          f"benchmark runs on one {train.hardware(device)}: the ratio would compare different hardware")
+    if device.type == "cpu" and "torch_threads" in training:
+        torch.set_num_threads(training["torch_threads"])  # as many as the run had: a ratio of like with like
     bare = bare_training_rate(config, model_config, training["mixed_precision"], device, args.warmup, args.steps)
     by_epoch = [entry["train_images_per_s"] for entry in history]
     end_to_end = statistics.median(by_epoch)
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "image_width": config.image_width, "input_size": model_config.input_size,
                 "batch_size": config.batch_size, "channels_last": config.channels_last, "compile": config.compile,
                 "mixed_precision": training["mixed_precision"], "dataset": config.dataset, "epochs": len(history),
-                "bare_warmup_steps": args.warmup, "bare_timed_steps": args.steps}
+                "torch_threads": torch.get_num_threads(), "bare_warmup_steps": args.warmup,
+                "bare_timed_steps": args.steps}
     result = against_bare(settings, bare, "train_py_images_per_s", end_to_end, TARGET_RATIO, device,
                           ("bare model training", f"train.py (median of {len(history)} epochs)"),
                           train_py_images_per_s_by_epoch=by_epoch)

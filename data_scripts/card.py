@@ -157,7 +157,8 @@ Defaults of `data_scripts.rules.CleaningRules`; a row is dropped by the first ru
    four head labels, the first line is kept and the others are dropped; if they disagree, all copies are dropped.
    So no image content can be in both splits. {repeated_text}
 8. `rare_class:<head>`: the row's class has fewer than {rules['min_examples']} rows left, too few to learn and
-   to evaluate (an 80/20 split leaves at least 4 for validation). The row is dropped rather than kept with a
+   to evaluate (the split, stratified by articleType, leaves an article type of {rules['min_examples']} rows at least {round(rules['min_examples'] * summary['validation_fraction'])} for
+   validation; a class of another head gets about that share, by chance). The row is dropped rather than kept with a
    missing label, so that every row has a valid label for all four heads; repeated until no class is rare.
 
 ## Counts

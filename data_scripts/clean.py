@@ -13,7 +13,6 @@ from .images import ImageInfo
 from .read_raw import RawData
 from .rules import HEADS, RAW_COLUMNS, CleaningRules, Reason
 
-TEXT_COLUMNS = ("gender", "masterCategory", "subCategory", "productDisplayName")
 OUT_OF_SCOPE = "article type not in the rules' list"
 # drop(mask, reason, detail): give the rows of `mask` that are still in this reason.
 Drop = Callable[..., None]
@@ -47,8 +46,8 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
         rows.loc[mask, "detail"] = detail if isinstance(detail, str) else detail[mask]
 
     drop(rows["malformed"], Reason.MALFORMED_LINE, "fewer fields than the header")
-    ids = pd.to_numeric(rows["id"], errors="coerce")
-    drop(ids.isna() | (ids % 1 != 0), Reason.INVALID_ID)
+    # Digits only: to_numeric would take "1e3" or "12.0", which name no image file and no int64 id.
+    drop(~rows["id"].astype(str).str.fullmatch(r"\d+"), Reason.INVALID_ID)
     drop(pd.Series([info is None for info in infos]), Reason.NO_IMAGE)
     drop(pd.Series([bool(info and info.error) for info in infos]), Reason.UNREADABLE_IMAGE,
          pd.Series([info.error if info else "" for info in infos]))  # fmt: skip

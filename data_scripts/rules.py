@@ -58,9 +58,10 @@ class CleaningRules:
     article_types: tuple[str, ...] = ARTICLE_TYPES
     # Values that mean "no value" (compared after stripping, case-insensitively).
     placeholders: tuple[str, ...] = ("", "NA", "N/A", "nan", "None", "null", "-")
-    # A class needs this many kept rows to be learnable and evaluable: with an 80/20 split,
-    # 20 examples leave at least 4 in validation. Rows of a smaller class are dropped (not
-    # relabelled), so that every kept row has a valid label for all four heads.
+    # A class needs this many kept rows to be learnable and evaluable: an 80/20 split stratified by
+    # articleType leaves an article type of 20 at least 4 in validation (a class of another head gets
+    # about a fifth of its rows, by chance). Rows of a smaller class are dropped (not relabelled), so that
+    # every kept row has a valid label for all four heads.
     min_examples: int = 20
     # Grayscale images and images not 60x80 are real product photos: they are kept (the model
     # converts to RGB and resizes) and flagged in the report with their mode and size.

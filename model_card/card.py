@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -18,11 +19,17 @@ IMAGES_DIR = "images"
 TASK_TYPE = "image-classification"
 
 
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s=]*")  # /a/b, also after "--flag=", not in a/b or ../a
+
+
+def without_local_folders(text: str) -> str:
+    """`text` with every absolute path cut to its last part: the card does not publish the trainer's file system."""
+    return ABSOLUTE_PATH.sub(lambda path: Path(path.group()).name, text)
+
+
 def dataset_name(results: TrainingResults) -> str:
-    """The dataset as training.json names it; an absolute local path is cut to its folder name so the
-    card does not publish the trainer's file system."""
-    dataset = str(results.training["dataset"])
-    return Path(dataset).name if Path(dataset).is_absolute() else dataset
+    """The dataset as training.json names it (a local folder by its name only)."""
+    return without_local_folders(str(results.training["dataset"]))
 
 
 def base_model(backbone_init: str) -> str | None:
@@ -38,7 +45,7 @@ def describe_backbone_init(backbone_init: str) -> str:
     return {
         "random": "random (trained from scratch, no pretrained weights)",
         "hub": f"pretrained timm weights `{source}`",
-        "file": f"weights from the file `{source}`",
+        "file": f"weights from the file `{without_local_folders(source)}`",
     }.get(kind, f"`{backbone_init}`")
 
 
@@ -153,6 +160,11 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
         heads=summaries,
         metrics=results.metrics,
         training=results.training,
+        hyperparameters={key: without_local_folders(value) if isinstance(value, str) else value
+                         for key, value in results.training["hyperparameters"].items()},
+        command=without_local_folders(results.training.get("command", "")),
+        saved_ema_decay=next((epoch.get("ema_decay") for epoch in results.metrics["history"]
+                              if epoch["epoch"] == results.metrics["best_epoch"]), None),
         dataset=dataset_name(results),
         backbone_init=describe_backbone_init(results.training["backbone_init"]),
         image_size=results.image_size,

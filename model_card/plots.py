@@ -26,7 +26,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def plot_confusion_matrix(head: str, labels: Sequence[str], matrix: Sequence[Sequence[int]], path: Path) -> Path:
     """Rows normalised to the true class (so the diagonal is per-class recall, whatever the class size),
-    with a figure that grows with the number of classes so that 46 label names stay legible."""
+    with a figure that grows with the number of classes so that every label name stays legible."""
     counts = np.asarray(matrix, dtype=float)
     support = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, support, out=np.zeros_like(counts), where=support > 0)

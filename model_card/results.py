@@ -58,6 +58,10 @@ def load_results(folder: str | Path) -> TrainingResults:
     folder = Path(folder)
     summary_path = folder / "dataset_summary.json"
     config = _read_json(folder / "config.json")
+    image_size = _read_json(folder / "preprocessor_config.json")["size"]
+    input_size = config.get("input_size")
+    if input_size == [image_size["height"], image_size["width"]]:
+        input_size = None  # the backbone sees the photos as the processor fits them: nothing is upscaled
     return TrainingResults(
         folder=folder,
         architecture=config["architecture"],
@@ -65,8 +69,8 @@ def load_results(folder: str | Path) -> TrainingResults:
         metrics=_read_json(folder / "metrics.json"),
         training=_read_json(folder / "training.json"),
         dataset_summary=_read_json(summary_path) if summary_path.is_file() else None,
-        image_size=_read_json(folder / "preprocessor_config.json")["size"],
-        input_size=config.get("input_size"),
+        image_size=image_size,
+        input_size=input_size,
     )
 
 

@@ -9,7 +9,8 @@ from transformers import PreTrainedConfig
 
 __all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES"]
 
-# Sizes only: the label names come from the dataset's ClassLabel features when a model is trained.
+# Sizes only, for a config made without labels: the raw data's class counts. A trained model's heads are its
+# dataset's ClassLabel names (after cleaning: 33, 37, 4 and 6 classes).
 DEFAULT_HEAD_SIZES = {"articleType": 33, "baseColour": 46, "season": 4, "usage": 8}
 
 

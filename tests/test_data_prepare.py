@@ -34,6 +34,7 @@ EXPECTED_DROPS = {
     "90004": "duplicate_conflicting_labels",
     "90005": "malformed_line",  # fewer fields than the header
     "abc": "invalid_id",
+    "1e3": "invalid_id",  # a number to pandas, not an id: images/1e3.jpg is not product 1000
 }
 
 
@@ -49,6 +50,7 @@ def kaggle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (images / "90002.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (images / "90003.jpg").write_bytes((images / "15970.jpg").read_bytes())
     (images / "90004.jpg").write_bytes((images / "26960.jpg").read_bytes())
+    (images / "1e3.jpg").write_bytes((images / "15970.jpg").read_bytes())
     return folder
 
 

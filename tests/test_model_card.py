@@ -81,6 +81,36 @@ def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support
     assert "photos listed more than once" not in card.text
 
 
+def test_card_publishes_no_local_folder(output_dir: Path) -> None:
+    training_path = output_dir / "training.json"
+    training = json.loads(training_path.read_text())
+    training["hyperparameters"] |= {"dataset": "/home/alice/fashion/prepared", "backbone_weights": "/home/alice/w.safetensors"}
+    training |= {"dataset": "/home/alice/fashion/prepared", "backbone_init": "file:/home/alice/w.safetensors",
+                 "command": "accelerate launch /home/alice/repo/train.py --dataset=/home/alice/fashion/prepared"}
+    training_path.write_text(json.dumps(training))
+    card = ModelCard.load(write_model_card(output_dir))
+    assert "/home/alice" not in card.content
+    assert "`accelerate launch train.py --dataset=prepared`" in card.text and "`w.safetensors`" in card.text
+
+
+def test_input_size_and_weight_average_are_described_as_they_were(output_dir: Path) -> None:
+    config_path, metrics_path, training_path = (output_dir / name for name in ("config.json", "metrics.json", "training.json"))
+    size = json.loads((output_dir / "preprocessor_config.json").read_text())["size"]
+    config, metrics, training = (json.loads(path.read_text()) for path in (config_path, metrics_path, training_path))
+    config_path.write_text(json.dumps({**config, "input_size": [size["height"], size["width"]]}))
+    assert "upscaled" not in ModelCard.load(write_model_card(output_dir)).text  # the photos' own size: nothing upscaled
+    config_path.write_text(json.dumps({**config, "input_size": [2 * size["height"], 2 * size["width"]]}))
+    assert f"upscaled by the model to {2 * size['width']}×{2 * size['height']}" in ModelCard.load(write_model_card(output_dir)).text
+
+    training["hyperparameters"]["ema_decay"] = 0.998
+    training_path.write_text(json.dumps(training))
+    for epoch in metrics["history"]:
+        epoch["ema_decay"] = 0.99 if epoch["epoch"] == metrics["best_epoch"] else 0.5
+    metrics_path.write_text(json.dumps(metrics))
+    text = ModelCard.load(write_model_card(output_dir)).text
+    assert "decay warming up to at most 0.998, 0.99 at the saved epoch" in text
+
+
 def test_random_init_is_a_limitation_and_pretrained_init_is_the_base_model(output_dir: Path) -> None:
     card = ModelCard.load(write_model_card(output_dir))
     assert "Trained from random initialisation" in card.text

@@ -149,9 +149,16 @@ def test_the_weight_average_is_what_is_evaluated_saved_and_resumed(uninterrupted
     weights = {name: safetensors.torch.load_file(folder / "model.safetensors")
                for name, folder in (("plain", uninterrupted), ("average", tmp_path / "average"))}
     assert any(not torch.equal(tensor, weights["average"][key]) for key, tensor in weights["plain"].items())
-    assert "an exponential moving average" in (tmp_path / "average" / "README.md").read_text()
-    # The average is part of the checkpoint: a killed run resumes to the same result.
+    # The decay warms up: each evaluation records the one it had, which the card gives for the saved epoch.
+    decays = [epoch["ema_decay"] for epoch in average["history"]]
+    assert decays == sorted(decays) and 0 < decays[0] < decays[-1] <= 0.99
+    card = (tmp_path / "average" / "README.md").read_text()
+    assert f"an exponential moving average of the trained weights (decay warming up to at most 0.99, " \
+           f"{decays[average['best_epoch'] - 1]} at the saved epoch)" in card
+    # The average is part of the checkpoint, as safetensors: a killed run resumes to the same result.
     kill_after_second_checkpoint([*args, "--output_dir", str(tmp_path / "resumed")], tmp_path / "resumed")
+    checkpoint = tmp_path / "resumed" / "checkpoints" / "checkpoint-00000010"
+    assert (checkpoint / train.AVERAGE_FILE).is_file() and not list(checkpoint.glob("custom_checkpoint_*"))
     launch(*args, "--output_dir", str(tmp_path / "resumed"), "--resume")
     assert read_json(tmp_path / "resumed", "metrics.json")["heads"] == average["heads"]
 
@@ -167,7 +174,10 @@ def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, 
     # GPU), which is the only difference: measured at < 0.5 %, asserted at 2 %.
     for a, b in zip(one["history"], two["history"], strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
-    assert read_json(tmp_path, "training.json")["num_processes"] == 2
+    training = read_json(tmp_path, "training.json")
+    assert training["num_processes"] == 2
+    # The command reruns it as it ran, whatever launched it.
+    assert training["command"].startswith("accelerate launch --num_processes 2 --mixed_precision no ")
 
 
 def test_compiled_upscaling_run_trains_like_eager_and_compilation_is_not_training_time(tiny_dataset, tmp_path,
@@ -185,20 +195,25 @@ def test_compiled_upscaling_run_trains_like_eager_and_compilation_is_not_trainin
     assert read_json(tmp_path / "compiled", "config.json")["input_size"] == [96, 72]
 
 
-def test_warm_up_leaves_weights_statistics_gradients_and_random_state_as_they_were():
+def test_warm_up_leaves_weights_statistics_gradients_optimizer_and_random_state_as_they_were():
     model = make_tiny_model(drop_rate=0.5).train()
     optimizer = torch.optim.AdamW(model.parameters())
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     pixels = torch.randn(4, 3, 80, 60)
     labels = torch.zeros(4, len(model.config.heads), dtype=torch.int64)
+
+    def train_step() -> None:
+        multi_head_loss(model(pixels).logits, labels).backward()
+        optimizer.step()
+
     torch.manual_seed(7)
-    first, per_batch = train.warm_up(model, optimizer, torch.device("cpu"),
-                                     lambda: multi_head_loss(model(pixels).logits, labels).backward(), timed_batches=3)
+    first, per_batch = train.warm_up(model, optimizer, torch.device("cpu"), train_step, timed_batches=3)
     after_warm_up = torch.rand(3)
     torch.manual_seed(7)
     assert torch.equal(after_warm_up, torch.rand(3))  # dropout's draws were given back
     assert first > 0 and per_batch > 0
     assert all(parameter.grad is None for parameter in model.parameters())
+    assert optimizer.state_dict()["state"] == {}  # no moments or step counts from the timed steps
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name  # BatchNorm's running statistics included
 
