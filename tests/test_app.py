@@ -50,6 +50,13 @@ def test_predict_gives_each_head_its_top_scores_in_config_order(classifier) -> N
     assert app.predict(classifier, None) == [None] * len(app.head_names(classifier))
 
 
+def test_an_unreadable_upload_shows_why_instead_of_a_generic_failure(classifier, tmp_path: Path) -> None:
+    upload = tmp_path / "notes.jpg"
+    upload.write_text("not a photo")
+    with pytest.raises(app.gr.Error, match=f"cannot read image '{upload}'"):
+        app.predict(classifier, str(upload))
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install -y chromium")
 def test_demo_in_a_headless_browser_shows_the_pipeline_answer(classifier, demo_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
