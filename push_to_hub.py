@@ -104,7 +104,8 @@ def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
     """Check the output folder, regenerate its card for `repo_id` and stage the repo's files."""
     refuse_pickles(folder)
     missing = [name for name in REQUIRED_MODEL_FILES if not (folder / name).is_file()]
-    missing += [] if any(folder.glob("*.safetensors")) else ["*.safetensors (the weights)"]
+    if not any(folder.glob("*.safetensors")):
+        missing.append("*.safetensors (the weights)")
     if missing:
         raise PushError(f"{folder} is not a training output folder (docs/output_folder.md): no {', '.join(missing)}")
     stage(folder, MODEL_FILES, destination)
