@@ -46,7 +46,8 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
         elif os.path.exists(name) or not glob.has_magic(name):
             paths.append(name)
         else:
-            paths.extend(expand_inputs(sorted(glob.glob(name, recursive=True))) or [name])
+            # Once each: "**" matches a folder and the images in it.
+            paths.extend(dict.fromkeys(expand_inputs(sorted(glob.glob(name, recursive=True)))) or [name])
     return paths
 
 

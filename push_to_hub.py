@@ -195,11 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             if args.dry_run.exists() and any(args.dry_run.iterdir()):
                 raise PushError(f"--dry-run folder {args.dry_run} is not empty")
-            args.dry_run.mkdir(parents=True, exist_ok=True)
+            created = not args.dry_run.exists()
+            args.dry_run.mkdir(parents=True)
             try:
                 run(args, args.dry_run)
-            except PushError:
-                shutil.rmtree(args.dry_run)  # it was new or empty: no half-staged folder to trip the next try
+            except PushError as error:
+                if any(args.dry_run.iterdir()):  # staged, then refused: left to look at
+                    raise PushError(f"{error}\n(what was staged is in {args.dry_run}: empty it to try again)") from error
+                if created:
+                    args.dry_run.rmdir()
                 raise
         else:
             with tempfile.TemporaryDirectory(prefix="push_to_hub_") as staged:

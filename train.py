@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -68,8 +69,8 @@ PRESETS: dict[str, dict] = {
     # timed on the GPU. Measured on one H100 (results/h100-ema/, results/README.md): 2.3 s per epoch with its
     # evaluation, 52 s of compilation; the best of 100 epochs (48, at 113 s) gave 88.6 / 72.1 / 76.3 / 91.1 %,
     # the later ones nothing more; with the benchmarks, 491 s of the 10 minutes a lent machine gives one
-    # command. A checkpoint (weights and AdamW state, about 300 MB) every 500 steps, not every epoch: a run of
-    # minutes rarely needs resuming, and each write is wall time of those 10 minutes.
+    # command. A checkpoint (weights, their average and AdamW state, about 400 MB) every 500 steps, not every
+    # epoch: a run of minutes rarely needs resuming, and each write is wall time of those 10 minutes.
     "h100": {"epochs": 100, "time_budget_s": 240, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120],
              "drop_rate": 0.2, "ema_decay": 0.998, "eval_batch_size": 2048, "log_every": 25,
              "checkpoint_every": 500, "compile": True},
@@ -469,7 +470,8 @@ def epochs_within(budget_s: float, batch_seconds: float, train_batches: int, val
                   max_epochs: int) -> int:
     """How many epochs of training and evaluation fit in `budget_s`: at least 1, at most `max_epochs`.
 
-    `batch_seconds` is a whole step (augmentation, forward, backward, optimizer; `warm_up`). An evaluation
+    `batch_seconds` is a whole step (augmentation, forward, backward, optimizer; `warm_up`; with gradient
+    accumulation, an optimizer step per batch, a little more than the loop takes). An evaluation
     batch counts as half a training batch: a forward pass is about a third of forward and backward, but
     evaluation runs uncompiled. Left out: the weight average's update and the Python around each step, which
     weigh more where steps are short (results/README.md).
@@ -515,6 +517,16 @@ def idle_cores_hint(device: torch.device, num_processes: int, threads: int, core
     return (f"training on {threads} of {cores} CPU cores (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, as "
             "`accelerate launch` sets it without a configuration on a machine with no GPU); to use them all, run "
             "`accelerate config default` once or pass --num_cpu_threads_per_process")
+
+
+def rerun_command(accelerator: Accelerator) -> str:
+    """The command that trains this run again, however it was started: the launcher's settings are the
+    accelerator's (a CPU run stays on the CPU, with its threads), not what argv shows."""
+    launcher = ["accelerate", "launch", "--num_processes", str(accelerator.num_processes),
+                "--mixed_precision", accelerator.mixed_precision]
+    if accelerator.device.type == "cpu":
+        launcher += ["--cpu", "--num_cpu_threads_per_process", str(torch.get_num_threads())]
+    return shlex.join([*launcher, *sys.argv])
 
 
 def library_versions() -> dict[str, str]:
@@ -768,9 +780,7 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "mixed_precision": accelerator.mixed_precision,
         "library_versions": library_versions(),
         "torch_threads": torch.get_num_threads(),
-        # What reruns it, launched however it was (the launcher's settings are the accelerator's, not argv's).
-        "command": " ".join(["accelerate launch", "--num_processes", str(accelerator.num_processes),
-                             "--mixed_precision", accelerator.mixed_precision, *sys.argv]),
+        "command": rerun_command(accelerator),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output_dir / "training.json").write_text(json.dumps(training, indent=2))

@@ -5,14 +5,16 @@
 (1) train.py: the run's per-epoch `train_images_per_s` from its metrics.json (training steps only: evaluation,
 checkpoints and compilation are outside it), the median over epochs. (2) bare: forward + backward + AdamW of the
 same architecture, heads, image and input sizes, batch size, memory format, precision and compile setting (all
-read from the run's training.json and config.json; on a CPU, as many threads), on one synthetic batch already
-on the device: what the model itself allows. Run it on the machine that trained. Issue 5 asks for (1) >= 85 % of (2).
+read from the run's training.json and config.json; on a CPU, as many threads unless OMP_NUM_THREADS is set), on
+one synthetic batch already on the device: what the model itself allows. Run it on the machine that trained.
+Issue 5 asks for (1) >= 85 % of (2).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     if train.hardware(device) != training["hardware"] or training["num_processes"] != 1:
         raise SystemExit(f"{args.run} was trained on {training['num_processes']} x {training['hardware']}; this "
                          f"benchmark runs on one {train.hardware(device)}: the ratio would compare different hardware")
-    if device.type == "cpu" and "torch_threads" in training:
+    if device.type == "cpu" and "torch_threads" in training and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(training["torch_threads"])  # as many as the run had: a ratio of like with like
     bare = bare_training_rate(config, model_config, training["mixed_precision"], device, args.warmup, args.steps)
     by_epoch = [entry["train_images_per_s"] for entry in history]

@@ -112,7 +112,8 @@ def write_card(output_dir: Path, features: datasets.Features, summary: dict[str,
     repeated = summary["repeated_images"]
     differing = ", ".join(f"{head} in {n}" for head, n in repeated["differing_heads"].items())
     repeated_text = (
-        f"Of the {repeated['images']} images on several lines, {repeated['labelled_differently']} were labelled "
+        f"Of the {repeated['images']} images on several lines still in after rules 1-6, "
+        f"{repeated['labelled_differently']} were labelled "
         f"differently{f' (on {differing})' if differing else ''}: a measure of the labels' own noise."
     )
     body = f"""

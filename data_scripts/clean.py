@@ -46,8 +46,9 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
         rows.loc[mask, "detail"] = detail if isinstance(detail, str) else detail[mask]
 
     drop(rows["malformed"], Reason.MALFORMED_LINE, "fewer fields than the header")
-    # Digits only: to_numeric would take "1e3" or "12.0", which name no image file and no int64 id.
-    drop(~rows["id"].astype(str).str.fullmatch(r"\d+"), Reason.INVALID_ID)
+    # ASCII digits, no leading zero: to_numeric would take "1e3" or "12.0", and int() "0123" or Arabic-Indic
+    # digits, as the id of another row's image file.
+    drop(~rows["id"].astype(str).str.fullmatch(r"[1-9][0-9]*"), Reason.INVALID_ID)
     drop(pd.Series([info is None for info in infos]), Reason.NO_IMAGE)
     drop(pd.Series([bool(info and info.error) for info in infos]), Reason.UNREADABLE_IMAGE,
          pd.Series([info.error if info else "" for info in infos]))  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -19,12 +19,13 @@ IMAGES_DIR = "images"
 TASK_TYPE = "image-classification"
 
 
-ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s=]*")  # /a/b, also after "--flag=", not in a/b or ../a
+# /a/b, ~/a, C:\a or C:/a, also after "--flag="; not a/b, ../a or the path of a URL.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|\b[A-Za-z]:[\\/][^\s=]*")
 
 
 def without_local_folders(text: str) -> str:
     """`text` with every absolute path cut to its last part: the card does not publish the trainer's file system."""
-    return ABSOLUTE_PATH.sub(lambda path: Path(path.group()).name, text)
+    return ABSOLUTE_PATH.sub(lambda path: PureWindowsPath(path.group()).name, text)  # either separator
 
 
 def dataset_name(results: TrainingResults) -> str:
@@ -100,8 +101,8 @@ def repeated_images_text(dataset_summary: dict | None) -> str:
     if not repeated or not repeated["labelled_differently"]:
         return ""
     differing = ", ".join(f"{head} in {n}" for head, n in repeated["differing_heads"].items())
-    return (f" Even the same photo does: of the {repeated['images']} photos listed more than once in the raw data, "
-            f"{repeated['labelled_differently']} had different labels ({differing}); cleaning left them out.")
+    return (f" Even the same photo does: of the {repeated['images']} photos on several in-scope, labelled rows of the "
+            f"raw data, {repeated['labelled_differently']} had different labels ({differing}); cleaning left them out.")
 
 
 def _image_snippet(repo_id: str, is_local: bool) -> str:

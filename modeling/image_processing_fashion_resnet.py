@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import os
 from collections.abc import Sequence
 from typing import Any, Union
@@ -172,10 +171,9 @@ class FashionImageProcessor(BaseImageProcessor):
         if image.size != (width, height):
             scale = min(width / image.width, height / image.height)
             if min(image.size) * scale < 1:
-                # PIL would fit the short side of a thin strip (say 2x400) into 0 px and fail: pad it first.
-                side = math.ceil(1 / scale)
-                image = PIL.ImageOps.pad(image, (max(image.width, side), max(image.height, side)),
-                                         color=tuple(self.pad_color))  # fmt: skip
+                # PIL would fit the short side of a thin strip (say 2x400) into 0 px and fail: 1 px it is.
+                fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+                image = image.resize(fitted, resample=self.resample)
             image = PIL.ImageOps.pad(
                 image, (width, height), method=self.resample, color=tuple(self.pad_color), centering=(0.5, 0.5)
             )

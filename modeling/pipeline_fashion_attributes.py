@@ -91,7 +91,7 @@ class FashionAttributesPipeline(Pipeline):
     def _classify(self, images: list[PIL.Image.Image], batch_size: int | None, kwargs: dict) -> list[HeadPredictions]:
         if not images:
             return []
-        size = (self._batch_size or 1) if batch_size is None else batch_size
+        size = next(given for given in (batch_size, self._batch_size, 1) if given is not None)
         if size < 1:
             raise ValueError(f"batch_size must be at least 1, got {size}")
         batches = [images[start : start + size] for start in range(0, len(images), size)]

@@ -70,7 +70,7 @@ def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support
     card = ModelCard.load(write_model_card(output_dir))
     assert "Counts from the training split" in card.text
     repeated = json.loads((output_dir / "dataset_summary.json").read_text())["repeated_images"]
-    noise = f"of the {repeated['images']} photos listed more than once in the raw data, {repeated['labelled_differently']}"
+    noise = f"of the {repeated['images']} photos on several in-scope, labelled rows of the raw data, {repeated['labelled_differently']}"
     assert noise in card.text  # the labels' measured noise, from the cleaning
     for label in UNSEEN_LABELS.values():  # classes with no image are named
         assert re.search(rf"Classes with no image there: [^\n]*{label}", card.text)
@@ -78,7 +78,7 @@ def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support
     card = ModelCard.load(write_model_card(output_dir))
     assert "Counts from the validation split" in card.text
     assert "Counts from the training split" not in card.text
-    assert "photos listed more than once" not in card.text
+    assert "Even the same photo" not in card.text
 
 
 def test_card_publishes_no_local_folder(output_dir: Path) -> None:

@@ -89,9 +89,14 @@ def test_invalid_top_k_raises(shared_pipeline, rgb_image_path, top_k):
 
 
 @pytest.mark.parametrize("batch_size", [0, -1])
-def test_invalid_batch_size_raises(shared_pipeline, image_paths, batch_size):
+def test_invalid_batch_size_raises(shared_model, shared_processor, shared_pipeline, image_paths, batch_size):
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         shared_pipeline(image_paths[:2], batch_size=batch_size)
+    from transformers import pipeline
+
+    built_so = pipeline("fashion-attributes", model=shared_model, image_processor=shared_processor, batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        built_so(image_paths[:2])
 
 
 def test_batch_size_4_on_6_images_equals_single_calls(shared_pipeline, image_paths):

@@ -121,5 +121,6 @@ def test_expand_inputs_walks_folders_for_images_and_keeps_names_that_match_nothi
     assert predict.expand_inputs([str(folder / "nested" / "*.jpg"), "nowhere/*.jpg", "gone.jpg"]) == sorted(
         str(p) for p in (folder / "nested").glob("*.jpg")
     ) + ["nowhere/*.jpg", "gone.jpg"]
-    # A pattern that matches a folder gives the folder's images, not the folder as if it were a file.
+    # A pattern that matches a folder gives the folder's images, not the folder as if it were a file, and each once.
     assert predict.expand_inputs([str(folder / "nest*")]) == sorted(str(p) for p in (folder / "nested").rglob("*.jpg"))
+    assert predict.expand_inputs([str(folder / "**")]) == [*walked, str(folder / "readme.txt")]

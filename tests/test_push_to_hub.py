@@ -151,6 +151,19 @@ def test_unreachable_hub_and_failed_tag_are_clear_errors(
     assert "uploaded to me/fashion (https://huggingface.co/me/fashion/commit/c0ffee), but tagging it 'v1'" in err
 
 
+def test_a_dry_run_refused_after_staging_leaves_the_staged_files_to_look_at(
+    output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def refuse(*args: str) -> None:
+        raise push_to_hub.PushError("the folder does not load in a fresh process: boom")
+
+    monkeypatch.setattr(push_to_hub, "check_in_fresh_process", refuse)
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
+    assert (dry / "config.json").is_file() and (dry / "README.md").is_file()
+    assert f"what was staged is in {dry}: empty it to try again" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("missing", "named"), [("metrics.json", "metrics.json"), ("model.safetensors", "*.safetensors")])
 def test_an_incomplete_folder_is_refused_naming_what_it_lacks(
     missing: str, named: str, output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,

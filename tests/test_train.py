@@ -176,8 +176,9 @@ def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, 
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
     training = read_json(tmp_path, "training.json")
     assert training["num_processes"] == 2
-    # The command reruns it as it ran, whatever launched it.
-    assert training["command"].startswith("accelerate launch --num_processes 2 --mixed_precision no ")
+    # The command reruns it as it ran, whatever launched it: on the CPU, with its threads.
+    assert training["command"].startswith("accelerate launch --num_processes 2 --mixed_precision no --cpu "
+                                          "--num_cpu_threads_per_process ")
 
 
 def test_compiled_upscaling_run_trains_like_eager_and_compilation_is_not_training_time(tiny_dataset, tmp_path,
