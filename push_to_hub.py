@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dry_run.exists() and any(args.dry_run.iterdir()):
                 raise PushError(f"--dry-run folder {args.dry_run} is not empty")
             created = not args.dry_run.exists()
-            args.dry_run.mkdir(parents=True)
+            args.dry_run.mkdir(parents=True, exist_ok=True)
             try:
                 run(args, args.dry_run)
             except PushError as error:

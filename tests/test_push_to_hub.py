@@ -159,6 +159,7 @@ def test_a_dry_run_refused_after_staging_leaves_the_staged_files_to_look_at(
 
     monkeypatch.setattr(push_to_hub, "check_in_fresh_process", refuse)
     dry = tmp_path / "upload"
+    dry.mkdir()  # an empty folder given by the user is used as it is
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
     assert (dry / "config.json").is_file() and (dry / "README.md").is_file()
     assert f"what was staged is in {dry}: empty it to try again" in capsys.readouterr().err
