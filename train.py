@@ -651,7 +651,8 @@ def main(config: TrainConfig) -> Path:
     trained, ema = accelerator.unwrap_model(model), None
     if config.ema_decay:
         ema = ModelEmaV3(trained, decay=config.ema_decay, use_warmup=True)
-    evaluated = ema.module if ema is not None else trained
+    average = ema.module if ema is not None else None
+    evaluated = average if average is not None else trained
     epochs = progress["time_budget"]["epochs"] if "time_budget" in progress else config.epochs
     total_steps = steps_per_epoch * epochs
     scheduler = accelerator.prepare(
@@ -659,8 +660,8 @@ def main(config: TrainConfig) -> Path:
     )
     if checkpoint:
         accelerator.load_state(str(checkpoint))
-        if ema is not None:
-            safetensors.torch.load_model(ema.module, str(checkpoint / AVERAGE_FILE))
+        if average is not None:
+            safetensors.torch.load_model(average, str(checkpoint / AVERAGE_FILE))
         accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']} of {epochs}, step {progress['step']})")
     if config.tracker:
         # Trackers (TensorBoard) take scalars only: input_size, a list, goes as its text.
@@ -707,8 +708,7 @@ def main(config: TrainConfig) -> Path:
                 losses.flush()  # the epoch's loss so far must be in the checkpoint
                 progress["train_seconds"] = clock.elapsed()
                 with clock.paused():
-                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints,
-                                    None if ema is None else ema.module)
+                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints, average)
                 losses.restart_clock()
 
         train_loss, train_rate = losses.epoch_summary()
@@ -740,8 +740,7 @@ def main(config: TrainConfig) -> Path:
                     pipe.save_pretrained(output_dir)
         if not config.checkpoint_every:
             with clock.paused():
-                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints,
-                                None if ema is None else ema.module)
+                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints, average)
     bar.close()
     accelerator.end_training()
 
