@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ClassStat", "HeadSummary", "TrainingResults", "load_results", "summarise_head"]
+__all__ = ["ClassStat", "ConfusedPair", "HeadSummary", "TrainingResults", "load_results", "summarise_head"]
 
 RARE_CLASSES_LISTED = 5
+CONFUSED_PAIRS_LISTED = 3
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class ClassStat:
 
 
 @dataclass(frozen=True)
+class ConfusedPair:
+    labels: tuple[str, str]
+    errors: int  # validation images of either class answered as the other
+    share: float  # of all the head's validation errors
+
+
+@dataclass(frozen=True)
 class HeadSummary:
     name: str
     num_classes: int
@@ -46,6 +54,7 @@ class HeadSummary:
     empty_classes: list[str]  # classes with no example in that split
     rarest: list[ClassStat]
     worst: list[ClassStat]  # lowest validation accuracy first
+    confused: list[ConfusedPair]  # most errors first
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -85,6 +94,14 @@ def class_counts(results: TrainingResults, head: str) -> tuple[dict[str, int], s
     return {label: int(per_class[label]["support"]) for label in labels}, "validation split"
 
 
+def confused_pairs(labels: list[str], matrix: list[list[int]], limit: int) -> list[ConfusedPair]:
+    """The pairs of classes answered as each other most often (both ways), from a confusion matrix."""
+    errors = sum(sum(row) for row in matrix) - sum(matrix[i][i] for i in range(len(matrix)))
+    pairs = [(matrix[a][b] + matrix[b][a], a, b) for a in range(len(matrix)) for b in range(a + 1, len(matrix))]
+    pairs.sort(key=lambda pair: -pair[0])  # stable: ties stay in label order
+    return [ConfusedPair((labels[a], labels[b]), count, count / errors) for count, a, b in pairs[:limit] if count]
+
+
 def summarise_head(results: TrainingResults, head: str) -> HeadSummary:
     """Accuracy, macro-F1, baseline, imbalance and the classes that suffer from it, for one head."""
     head_metrics = results.metrics["heads"][head]
@@ -108,4 +125,5 @@ def summarise_head(results: TrainingResults, head: str) -> HeadSummary:
         empty_classes=[stat.label for stat in stats if stat.count == 0],
         rarest=sorted((s for s in stats if s.count > 0), key=lambda s: s.count)[:RARE_CLASSES_LISTED],
         worst=sorted(evaluated, key=lambda s: (s.accuracy, s.count))[:RARE_CLASSES_LISTED],
+        confused=confused_pairs(results.heads[head], head_metrics["confusion_matrix"], CONFUSED_PAIRS_LISTED),
     )

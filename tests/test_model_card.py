@@ -81,6 +81,20 @@ def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support
     assert "Even the same photo" not in card.text
 
 
+def test_most_confused_pairs_count_both_directions_and_skip_pairs_never_confused(output_dir: Path) -> None:
+    metrics_path = output_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    labels = json.loads((output_dir / "config.json").read_text())["heads"]["articleType"]
+    matrix = [[0] * len(labels) for _ in labels]
+    matrix[0][0], matrix[0][2], matrix[2][0], matrix[3][1] = 50, 6, 2, 2  # rows: true class
+    metrics["heads"]["articleType"]["confusion_matrix"] = matrix
+    metrics_path.write_text(json.dumps(metrics))
+    text = ModelCard.load(write_model_card(output_dir)).text
+    rows = [line for line in text.splitlines() if line.startswith("| articleType | ") and " / " in line]
+    assert rows == [f"| articleType | {labels[0]} / {labels[2]} | 8 | 80% |",
+                    f"| articleType | {labels[1]} / {labels[3]} | 2 | 20% |"]
+
+
 def test_card_publishes_no_local_folder(output_dir: Path) -> None:
     training_path = output_dir / "training.json"
     training = json.loads(training_path.read_text())
