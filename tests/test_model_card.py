@@ -94,6 +94,11 @@ def test_most_confused_pairs_count_both_directions_and_skip_pairs_never_confused
     assert rows == [f"| articleType | {labels[0]} / {labels[2]} | 8 | 80% |",
                     f"| articleType | {labels[1]} / {labels[3]} | 2 | 20% |"]
 
+    for head in metrics["heads"].values():  # no errors anywhere: no table at all, not an empty one
+        head["confusion_matrix"] = [[int(i == j) for j in range(len(head["per_class"]))] for i in range(len(head["per_class"]))]
+    metrics_path.write_text(json.dumps(metrics))
+    assert "| head | pair | errors |" not in ModelCard.load(write_model_card(output_dir)).text
+
 
 def test_card_publishes_no_local_folder(output_dir: Path) -> None:
     training_path = output_dir / "training.json"
