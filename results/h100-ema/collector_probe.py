@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from transformers import Pipeline
 
 from benchmarks.common import load_images, load_pipeline
 from pipeline_probe import random_weight_folder
@@ -37,10 +38,17 @@ class FreeModel(torch.nn.Module):
                                        for head, labels in self.config.heads.items()})
 
 
-def main() -> None:
+def host_share_pipeline(stand_in: type[torch.nn.Module] = FreeModel) -> Pipeline:
+    """The shipped pipeline on the CPU with the network replaced by `stand_in` and normalisation skipped: on a
+    GPU, both are device work."""
     classifier = load_pipeline(random_weight_folder(Path(tempfile.mkdtemp()) / "model"), torch.device("cpu"))
-    classifier.model = FreeModel(classifier.model.config)
+    classifier.model = stand_in(classifier.model.config)
     classifier.image_processor.normalize = lambda pixels, dtype=None: pixels
+    return classifier
+
+
+def main() -> None:
+    classifier = host_share_pipeline()
     module = sys.modules[type(classifier).__module__]
     shipped = module.collector_paused
 
