@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import PIL.Image
 import torch
+from torch.utils.data import DataLoader
 from transformers import Pipeline
+from transformers.pipelines.pt_utils import PipelineDataset
 
 from .image_processing_fashion_resnet import ImageLoadError, ImageSource, load_rgb_image
 
@@ -19,6 +21,7 @@ __all__ = ["FashionAttributesPipeline"]
 logger = logging.getLogger(__name__)
 
 HeadPredictions = dict[str, list[dict[str, Any]]]
+Item = TypeVar("Item")
 
 
 @contextlib.contextmanager
@@ -42,6 +45,16 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def one_ahead(items: Iterable[Item]) -> Iterator[Item]:
+    """The items of `items` in order, each yielded only once the next one has been made."""
+    iterator = iter(items)
+    for current in iterator:  # the first item; the inner loop takes the rest from the same iterator
+        for following in iterator:
+            yield current
+            current = following
+        yield current
+
+
 class FashionAttributesPipeline(Pipeline):
     """Predicts every head of a `FashionResNetModel` for each image.
 
@@ -54,7 +67,7 @@ class FashionAttributesPipeline(Pipeline):
     The images of a list go through in batches of `batch_size`: each batch is one item of the underlying
     `Pipeline`, preprocessed as a whole (in `num_workers` processes if asked), moved to the model's device as
     uint8, and normalised, classified and ranked there; per-image Python work is only the answer dicts, built
-    with the garbage collector paused (`collector_paused`).
+    with the garbage collector paused (`collector_paused`) while the device already runs the next batch.
     """
 
     _load_image_processor = True
@@ -95,8 +108,18 @@ class FashionAttributesPipeline(Pipeline):
         if size < 1:
             raise ValueError(f"batch_size must be at least 1, got {size}")
         batches = [images[start : start + size] for start in range(0, len(images), size)]
-        # Already batched: the base pipeline must neither collate nor split them again.
-        return [answer for batch in super().__call__(batches, batch_size=1, **kwargs) for answer in batch]
+        return [answer for batch in super().__call__(batches, **kwargs) for answer in batch]
+
+    def get_iterator(self, inputs: list[list[PIL.Image.Image]], num_workers: int, batch_size: int,
+                     preprocess_params: dict, forward_params: dict,
+                     postprocess_params: dict) -> Iterator[list[HeadPredictions]]:
+        """The base class's loop, with the device one batch ahead of the answers: on a GPU, `forward` only queues
+        its work, and the answers to batch i are built while batch i+1 runs. Each item of `inputs` is a batch
+        already (`_classify`): neither collated nor split again, whatever `batch_size` says."""
+        batches = DataLoader(PipelineDataset(inputs, self.preprocess, preprocess_params), batch_size=None,
+                             num_workers=num_workers)
+        outputs = (self.forward(batch, **forward_params) for batch in batches)
+        return (self.postprocess(output, **postprocess_params) for output in one_ahead(outputs))
 
     def preprocess(self, images: list[PIL.Image.Image]) -> dict[str, torch.Tensor]:
         # uint8: a quarter of the bytes to move; normalised on the model's device. channels_last: no
@@ -110,9 +133,23 @@ class FashionAttributesPipeline(Pipeline):
             for name, head_logits in self.model(pixel_values=pixels).logits.items()
         }
 
-    def postprocess(self, best: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> list[HeadPredictions]:
+    def forward(self, model_inputs: dict[str, torch.Tensor], **forward_params) -> dict[str, Any]:
+        """The base class's, except that the top-k's copy to the host is only queued, not waited for (the base
+        class waits, and with it the host, until the device is done): `postprocess` waits, on `copied`."""
+        with self.device_placement(), self.get_inference_context()():
+            best = self._forward(self._ensure_tensor_on_device(model_inputs, self.device), **forward_params)
+            best = {name: tuple(t.to("cpu", non_blocking=True) for t in ranked) for name, ranked in best.items()}
+            copied = None
+            if self.device.type != "cpu":  # work on the CPU is done when it returns: nothing to wait for
+                copied = torch.Event(self.device)
+                copied.record()
+        return {"best": best, "copied": copied}
+
+    def postprocess(self, outputs: dict[str, Any]) -> list[HeadPredictions]:
+        if outputs["copied"] is not None:
+            outputs["copied"].synchronize()
         heads = self.model.config.heads
-        ranked = {name: (scores.tolist(), ids.tolist()) for name, (scores, ids) in best.items()}
+        ranked = {name: (scores.tolist(), ids.tolist()) for name, (scores, ids) in outputs["best"].items()}
         return [
             {
                 name: [{"label": heads[name][i], "score": score} for score, i in zip(scores[row], ids[row])]

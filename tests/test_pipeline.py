@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from types import SimpleNamespace
 
 import numpy as np
 import PIL.Image
@@ -10,7 +11,7 @@ import pytest
 import torch
 from conftest import BAD_KINDS, ODD_KINDS, TINY_HEADS, write_bad_file, write_odd_image
 
-from modeling import FashionAttributesPipeline, ImageLoadError
+from modeling import FashionAttributesPipeline, ImageLoadError, load_rgb_image
 
 
 def assert_same_predictions(actual, expected, atol=1e-5):
@@ -116,6 +117,36 @@ def test_preprocessing_in_worker_processes_gives_the_same_answers(shared_pipelin
     in_workers = shared_pipeline(images, batch_size=2, num_workers=2, top_k=2)
     for got, want in zip(in_workers, shared_pipeline(images, batch_size=2, top_k=2), strict=True):
         assert_same_predictions(got, want)
+
+
+def test_next_batch_is_queued_before_the_answers_to_a_batch_are_built(shared_pipeline, image_paths, monkeypatch):
+    # On a GPU, forward only queues a batch's work: the answers to one batch are built while the next one runs.
+    steps = []
+
+    def recorded(step: str):
+        shipped = getattr(shared_pipeline, step)
+
+        def run(*args, **kwargs):
+            steps.append(step)
+            return shipped(*args, **kwargs)
+
+        return run
+
+    for step in ("forward", "postprocess"):
+        monkeypatch.setattr(shared_pipeline, step, recorded(step))
+    answers = shared_pipeline(image_paths[:5], batch_size=2)
+    assert steps == ["forward", "forward", "postprocess", "forward", "postprocess", "postprocess"]
+    for got, path in zip(answers, image_paths[:5], strict=True):
+        assert_same_predictions(got, shared_pipeline(path))
+
+
+def test_answers_wait_for_their_copy_from_the_device(shared_pipeline, rgb_image_path):
+    # The top-k's copy to the host is only queued on a GPU: reading it before it is done would read garbage.
+    outputs = shared_pipeline.forward(shared_pipeline.preprocess([load_rgb_image(rgb_image_path)]))
+    waited = []
+    outputs["copied"] = SimpleNamespace(synchronize=lambda: waited.append(True))
+    assert shared_pipeline.postprocess(outputs) == [shared_pipeline(rgb_image_path)]
+    assert waited == [True]
 
 
 def test_list_of_one_gives_list_of_one(shared_pipeline, rgb_image_path):
