@@ -2,7 +2,7 @@
 # Wheels of what this project needs beyond a GPU image that has PyTorch, timm, transformers, accelerate,
 # pandas and pyarrow (as the lent H100 machines do) but not datasets and evaluate, for a machine with no
 # package index; and timm, so that the run uses the timm this project is tested with, whatever the image
-# holds. Downloads them here into .whl/ (git-ignored):
+# holds; and pytest, for the tests that need a GPU (`-k gpu`). Downloads them here into .whl/ (git-ignored):
 #
 #   benchmarks/offline_wheels.sh [PYTHON_VERSION]        # default 3.12, the H100 image's
 #
@@ -12,5 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip download --quiet --no-deps --only-binary=:all: --implementation cp --python-version "${1:-3.12}" \
-    --dest .whl datasets==5.2.0 evaluate==0.4.6 dill==0.4.1 multiprocess==0.70.19 timm==1.0.31
+    --dest .whl datasets==5.2.0 evaluate==0.4.6 dill==0.4.1 multiprocess==0.70.19 timm==1.0.31 \
+    pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 pygments==2.21.0
 ls -l .whl

@@ -134,16 +134,17 @@ class FashionAttributesPipeline(Pipeline):
         }
 
     def forward(self, model_inputs: dict[str, torch.Tensor], **forward_params) -> dict[str, Any]:
-        """The base class's, except that the top-k's copy to the host is only queued, not waited for (the base
-        class waits, and with it the host, until the device is done): `postprocess` waits, on `copied`."""
+        """The base class's, except that on a CUDA device the top-k's copy to the host is only queued, not
+        waited for (the base class waits, and with it the host, until the GPU is done): `postprocess` waits, on
+        the event `copied`. Elsewhere, the copy is the base class's."""
         with self.device_placement(), self.get_inference_context()():
             best = self._forward(self._ensure_tensor_on_device(model_inputs, self.device), **forward_params)
-            best = {name: tuple(t.to("cpu", non_blocking=True) for t in ranked) for name, ranked in best.items()}
-            copied = None
-            if self.device.type != "cpu":  # work on the CPU is done when it returns: nothing to wait for
-                copied = torch.Event(self.device)
-                copied.record()
-        return {"best": best, "copied": copied}
+        on = next(iter(best.values()))[0].device  # where the model put them: not always `self.device`
+        if on.type != "cuda":  # other accelerators' non-blocking copies are not to be trusted as CUDA's are
+            return {"best": self._ensure_tensor_on_device(best, torch.device("cpu")), "copied": None}
+        # Pinned host tensors, filled in the stream's order; the event, recorded after them, says when.
+        best = {name: tuple(t.to("cpu", non_blocking=True) for t in ranked) for name, ranked in best.items()}
+        return {"best": best, "copied": torch.cuda.current_stream(on).record_event()}
 
     def postprocess(self, outputs: dict[str, Any]) -> list[HeadPredictions]:
         if outputs["copied"] is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 from types import SimpleNamespace
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from conftest import BAD_KINDS, ODD_KINDS, TINY_HEADS, write_bad_file, write_odd_image
 
+import modeling
 from modeling import FashionAttributesPipeline, ImageLoadError, load_rgb_image
 
 
@@ -147,6 +149,21 @@ def test_answers_wait_for_their_copy_from_the_device(shared_pipeline, rgb_image_
     outputs["copied"] = SimpleNamespace(synchronize=lambda: waited.append(True))
     assert shared_pipeline.postprocess(outputs) == [shared_pipeline(rgb_image_path)]
     assert waited == [True]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_answers_equal_cpu_answers(shared_model, shared_processor, shared_pipeline, image_paths, monkeypatch):
+    # On a GPU the answers are read from copies the host did not wait for: read too early, they are garbage.
+    from transformers import pipeline
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # else convolutions round as the CPU's do not
+
+    on_gpu = pipeline(modeling.TASK, model=copy.deepcopy(shared_model), image_processor=shared_processor, device=0)
+    images = [load_rgb_image(path) for path in image_paths] * 8  # many small batches queued one after the other
+    for workers in (0, 2):
+        for got, want in zip(on_gpu(images, batch_size=2, top_k=3, num_workers=workers),
+                             shared_pipeline(images, batch_size=2, top_k=3), strict=True):
+            assert_same_predictions(got, want, atol=1e-4)
 
 
 def test_list_of_one_gives_list_of_one(shared_pipeline, rgb_image_path):
