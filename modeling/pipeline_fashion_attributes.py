@@ -139,12 +139,12 @@ class FashionAttributesPipeline(Pipeline):
         the event `copied`. Elsewhere, the copy is the base class's."""
         with self.device_placement(), self.get_inference_context()():
             best = self._forward(self._ensure_tensor_on_device(model_inputs, self.device), **forward_params)
-        on = next(iter(best.values()))[0].device  # where the model put them: not always `self.device`
-        if on.type != "cuda":  # other accelerators' non-blocking copies are not to be trusted as CUDA's are
+        device = next(iter(best.values()))[0].device  # where the model put them: not always `self.device`
+        if device.type != "cuda":  # other accelerators' non-blocking copies are not to be trusted as CUDA's are
             return {"best": self._ensure_tensor_on_device(best, torch.device("cpu")), "copied": None}
         # Pinned host tensors, filled in the stream's order; the event, recorded after them, says when.
         best = {name: tuple(t.to("cpu", non_blocking=True) for t in ranked) for name, ranked in best.items()}
-        return {"best": best, "copied": torch.cuda.current_stream(on).record_event()}
+        return {"best": best, "copied": torch.cuda.current_stream(device).record_event()}
 
     def postprocess(self, outputs: dict[str, Any]) -> list[HeadPredictions]:
         if outputs["copied"] is not None:

@@ -10,9 +10,9 @@ forward: loading, preprocessing (in a worker process, if asked), batching and th
 - "waits": it sleeps in the call, as the host waited for the GPU when the pipeline copied each batch's top-k to
   the host at once (the base `Pipeline.forward`, shipped until the eleventh session);
 - "queues": it returns at once, its batch done 17.5 ms later, one batch after the other, as a GPU runs queued
-  kernels; a batch's call first waits for the batch before (as the copy of a batch to a GPU waits for the kernels queued
-  before it), and the answers wait for their batch (the pipeline's `copied` event on a GPU). As shipped: the
-  answers to one batch are built while the next one runs.
+  kernels; a batch's call first waits for the batch before (as the copy of a batch to a GPU waits for the
+  kernels queued before it), and the answers wait for their batch (the pipeline's `copied` event on a GPU). As
+  shipped: the answers to one batch are built while the next one runs.
 
 49,152 images per call, batch 512, as the benchmark in `reproduce.sh`; the garbage collector paused, as shipped.
 Not simulated: the copy to the GPU (0.7 ms per batch on the H100). Then a stand-in that costs nothing: the
