@@ -165,6 +165,11 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 # ---------------------------------------------------------------------------------------------- data
 
 
+def prepared_in_cache(source: str, cache_dir: Path) -> Path:
+    """The folder that raw data from `source` is prepared into."""
+    return cache_dir / "prepared" / re.sub(r"[^\w.-]+", "--", source.strip("/"))
+
+
 def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> DatasetDict:
     """A prepared dataset (folder or Hub id) as it is; raw data (a Kaggle folder, a Parquet file or a Hub
     dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache (by the
@@ -174,7 +179,7 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
         features = splits["train"].features
         if "validation" in splits and all(isinstance(features.get(h), ClassLabel) for h in data_scripts.HEADS):
             return splits
-    prepared = cache_dir / "prepared" / re.sub(r"[^\w.-]+", "--", source.strip("/"))
+    prepared = prepared_in_cache(source, cache_dir)
     if prepare_here and len(data_scripts.prepare(source, output_dir=prepared)["train"]) == 0:
         raise SystemExit(f"no training rows are left after cleaning {source}: see {prepared / 'cleaning_summary.json'}")
     return data_scripts.load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
@@ -783,9 +788,11 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output_dir / "training.json").write_text(json.dumps(training, indent=2))
-    summary = Path(config.dataset) / "cleaning_summary.json"
-    if summary.exists():
-        shutil.copyfile(summary, output_dir / "dataset_summary.json")
+    # The prepared data's summary: of the folder given, or of the cache's preparation of raw data.
+    for prepared in (Path(config.dataset), prepared_in_cache(config.dataset, Path(config.cache_dir))):
+        if (prepared / "cleaning_summary.json").exists():
+            shutil.copyfile(prepared / "cleaning_summary.json", output_dir / "dataset_summary.json")
+            break
     write_model_card(output_dir)
     heads = metrics["heads"]
     print("\n".join(f"{name:>12}: accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" for name, r in heads.items()))

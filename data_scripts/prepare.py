@@ -72,6 +72,7 @@ def _summary(
     kept = report[report["status"] == "kept"]
     return {
         "source": raw.source,
+        "source_name": raw.name,
         **settings,
         "rows_read": len(report),
         "kept": len(kept),

@@ -23,6 +23,7 @@ class RawData:
     images: list[bytes | None]
     orphan_images: list[str]  # image files that no row refers to (reported, not an input row)
     source: str
+    name: str  # as a model card names the data: a Hub id as given, a local folder or file by its own name
 
 
 def read_raw(source: str | Path) -> RawData:
@@ -33,10 +34,11 @@ def read_raw(source: str | Path) -> RawData:
         return read_kaggle(path)
     if path.exists():
         files = [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else [str(path)]
-        return read_hub_dataset(datasets.load_dataset("parquet", data_files=files, split="train"), str(source))
+        name = path.resolve().name if path.is_dir() else path.stem
+        return read_hub_dataset(datasets.load_dataset("parquet", data_files=files, split="train"), str(source), name)
     hub = datasets.load_dataset(str(source))
     splits = hub.values() if isinstance(hub, datasets.DatasetDict) else [hub]
-    return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source))
+    return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source), str(source))
 
 
 def parse_styles(text: str) -> pd.DataFrame:
@@ -66,7 +68,7 @@ def read_kaggle(folder: Path) -> RawData:
     by_id = _read_tar(tar) if tar.is_file() else {p.stem: p.read_bytes() for p in (folder / "images").glob("*.jpg")}
     images = [by_id.get(i) for i in rows["id"]]
     orphans = sorted(set(by_id) - set(rows["id"]))
-    return RawData(rows, images, [f"images/{i}.jpg" for i in orphans], str(folder))
+    return RawData(rows, images, [f"images/{i}.jpg" for i in orphans], str(folder), folder.resolve().name)
 
 
 def _read_tar(path: Path) -> dict[str, bytes]:
@@ -80,7 +82,7 @@ def _read_tar(path: Path) -> dict[str, bytes]:
     return by_id
 
 
-def read_hub_dataset(dataset: datasets.Dataset, source: str) -> RawData:
+def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawData:
     """Read a dataset shaped like `ashraq/fashion-product-images-small` (an `image` column plus
     the label columns), keeping the encoded image bytes."""
     missing = set(RAW_COLUMNS) - set(dataset.column_names)
@@ -93,7 +95,7 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str) -> RawData:
     rows["recovered"] = False
     rows["malformed"] = False
     images = [image["bytes"] if isinstance(image, dict) else None for image in frame["image"]]
-    return RawData(rows, images, [], source)
+    return RawData(rows, images, [], source, name)
 
 
 def _text(value: object) -> str:

@@ -29,8 +29,24 @@ def without_local_folders(text: str) -> str:
 
 
 def dataset_name(results: TrainingResults) -> str:
-    """The dataset as training.json names it (a local folder by its name only)."""
-    return without_local_folders(str(results.training["dataset"]))
+    """The data the training data was prepared from, as its summary names it (a Hub id, or a local folder by
+    its name), else the dataset as training.json names it (a local folder by its name only)."""
+    source_name = (results.dataset_summary or {}).get("source_name")  # older prepared data does not record it
+    return source_name or without_local_folders(str(results.training["dataset"]))
+
+
+def preparation_text(dataset_summary: dict | None) -> str:
+    """How the training and validation splits were made from that data; "" if nothing is known."""
+    if dataset_summary is None:
+        return ""
+    validation = dataset_summary["validation_fraction"]
+    text = (f", cleaned by this project's `data_scripts` ({dataset_summary['dropped']:,} of its "
+            f"{dataset_summary['rows_read']:,} rows left out, each with its reason in the cleaning report)")
+    if dataset_summary.get("sample"):
+        sample = dataset_summary["sample"]
+        text += f", sampled ({sample['rows']:,} of the {sample['cleaned_rows']:,} rows kept, stratified)"
+    return text + (f" and split {1 - validation:.0%} / {validation:.0%}, stratified by articleType "
+                   f"(seed {dataset_summary['seed']})")
 
 
 def base_model(backbone_init: str) -> str | None:
@@ -167,6 +183,7 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
         saved_ema_decay=next((epoch.get("ema_decay") for epoch in results.metrics["history"]
                               if epoch["epoch"] == results.metrics["best_epoch"]), None),
         dataset=dataset_name(results),
+        preparation=preparation_text(results.dataset_summary),
         backbone_init=describe_backbone_init(results.training["backbone_init"]),
         image_size=results.image_size,
         input_size=results.input_size,

@@ -78,7 +78,9 @@ def _dataset_summary(heads: dict[str, list[str]]) -> dict:
     split = {"rows": len(FIXTURE_LABELS), "class_counts": counts}
     # As the cleaning of tests/fixtures/data finds them (tests/test_data_prepare.py).
     repeated = {"images": 2, "labelled_differently": 1, "differing_heads": {"baseColour": 1}}
-    return {"classes": heads, "repeated_images": repeated, "splits": {"train": split, "validation": split}}
+    return {"source": "/data/fashion-product-images-small", "source_name": "fashion-product-images-small",
+            "seed": 0, "validation_fraction": 0.25, "sample": None, "rows_read": 12, "dropped": 4,
+            "classes": heads, "repeated_images": repeated, "splits": {"train": split, "validation": split}}
 
 
 def build_output_folder(folder: Path, with_dataset_summary: bool = True) -> Path:

@@ -73,7 +73,7 @@ def test_parse_styles_recovers_extra_commas() -> None:
     assert rows["line"].tolist() == list(range(2, len(rows) + 2))
 
 
-def test_every_row_is_accounted_for(prepared: tuple[Path, datasets.DatasetDict]) -> None:
+def test_every_row_is_accounted_for(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict]) -> None:
     output, dataset = prepared
     report = datasets.load_dataset("csv", data_files=str(output / "cleaning_report.csv"), split="train").to_pandas()
     n_lines = len((FIXTURES / "styles.csv").read_text().splitlines()) - 1
@@ -86,6 +86,7 @@ def test_every_row_is_accounted_for(prepared: tuple[Path, datasets.DatasetDict])
 
     summary = json.loads((output / "cleaning_summary.json").read_text())
     assert summary["rows_read"] == n_lines == summary["kept"] + summary["dropped"]
+    assert summary["source_name"] == kaggle_dir.name  # a local folder is named by its name only, for the model card
     assert sum(summary["dropped_by_reason"].values()) == summary["dropped"] == len(EXPECTED_DROPS)
     assert summary["recovered_lines"] == 1
     assert summary["kept_flags"] == {"grayscale": 1, "not_60x80": 1}
@@ -184,6 +185,7 @@ def test_hub_schema_parquet_source(kaggle_dir: Path, prepared: tuple[Path, datas
     for split in dataset:
         assert dataset[split]["id"] == from_folder[split]["id"]
         assert dataset[split]["year"] == from_folder[split]["year"]
+    assert json.loads((tmp_path / "out" / "cleaning_summary.json").read_text())["source_name"] == "hub"
 
 
 def test_cli_with_push_to_hub(kaggle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,6 +81,23 @@ def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support
     assert "Even the same photo" not in card.text
 
 
+def test_dataset_is_the_source_named_by_the_prepared_data_else_the_training_dataset(output_dir: Path) -> None:
+    card = ModelCard.load(write_model_card(output_dir))
+    assert {r.dataset_name for r in card.data.eval_results} == {"fashion-product-images-small"}
+    assert ("- Dataset: `fashion-product-images-small`, cleaned by this project's `data_scripts` (4 of its 12 rows "
+            "left out, each with its reason in the cleaning report) and split 75% / 25%, stratified by articleType "
+            "(seed 0); ") in card.text
+    summary_path = output_dir / "dataset_summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["sample"] = {"rows": 8, "cleaned_rows": 1000, "min_per_class": 1}
+    summary_path.write_text(json.dumps(summary))
+    assert ", sampled (8 of the 1,000 rows kept, stratified) and split" in ModelCard.load(write_model_card(output_dir)).text
+    summary_path.unlink()
+    card = ModelCard.load(write_model_card(output_dir))
+    assert {r.dataset_name for r in card.data.eval_results} == {"tests/fixtures/images"}
+    assert "- Dataset: `tests/fixtures/images`; " in card.text
+
+
 def test_most_confused_pairs_count_both_directions_and_skip_pairs_never_confused(output_dir: Path) -> None:
     metrics_path = output_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text())

@@ -402,6 +402,9 @@ def test_raw_data_in_the_hub_schema_is_cleaned_then_trained_on(tmp_path):
     summary = read_json(output, "training.json")
     assert summary["train_examples"] > 0
     assert (tmp_path / "cache" / "prepared").is_dir()
+    # The cache's preparation is summarised in the output folder, so the card names the file and its cleaning.
+    assert read_json(output, "dataset_summary.json")["source_name"] == "raw"
+    assert "- Dataset: `raw`, cleaned by this project's `data_scripts`" in (output / "README.md").read_text()
 
 
 def test_gradient_accumulation_trains_like_the_larger_batch(uninterrupted, tiny_dataset, tmp_path):
