@@ -14,6 +14,9 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_fashion_resnet import FashionResNetConfig
+# Not used here: a custom model's `save_pretrained` copies its module's relative imports next to the weights,
+# and config.json names this pipeline (`custom_pipelines`), so a re-saved model must carry its file too.
+from .pipeline_fashion_attributes import FashionAttributesPipeline  # noqa: F401
 
 __all__ = ["FashionResNetModel", "FashionResNetOutput", "IGNORE_INDEX", "multi_head_loss"]
 

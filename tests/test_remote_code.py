@@ -31,7 +31,7 @@ FRESH_PROCESS = textwrap.dedent(
     import torch
     from transformers import AutoConfig, AutoImageProcessor, AutoModel, pipeline
 
-    folder, out, images = sys.argv[1], sys.argv[2], sys.argv[3:]
+    folder, out, resaved, images = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     report = {}
     try:  # without trust_remote_code (and without the package) the custom code must not run
         AutoModel.from_pretrained(folder)
@@ -45,6 +45,8 @@ FRESH_PROCESS = textwrap.dedent(
     classifier = pipeline(model=folder, trust_remote_code=True)
     with torch.no_grad():
         logits = model(**processor(images)).logits
+    model.save_pretrained(resaved)  # as after fine-tuning the loaded model, without the package
+    processor.save_pretrained(resaved)
     report.update(
         heads=config.heads,
         head_order=list(config.heads),
@@ -59,6 +61,7 @@ FRESH_PROCESS = textwrap.dedent(
         logits={name: value.tolist() for name, value in logits.items()},
         pipeline=classifier(images, top_k=2),
         pipeline_single=classifier(images[0]),
+        resaved_pipeline=pipeline(model=resaved, trust_remote_code=True)(images, top_k=2),
         modeling_imported="modeling" in sys.modules,
         modeling_modules=sorted(name for name in sys.modules if name == "modeling" or name.startswith("modeling.")),
     )
@@ -77,7 +80,8 @@ def fresh_process_report(saved_folder, image_paths, tmp_path_factory):
     env["OMP_NUM_THREADS"] = "1"
     env["HF_MODULES_CACHE"] = str(tmp_path_factory.mktemp("hf_modules"))  # no stale copies of the code
     completed = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(saved_folder), str(out), *map(str, image_paths)],
+        [sys.executable, "-c", FRESH_PROCESS, str(saved_folder), str(out), str(workdir / "resaved"),
+         *map(str, image_paths)],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -180,6 +184,7 @@ def test_fresh_process_pipeline_matches_and_uses_config_labels(fresh_process_rep
             assert [e["label"] for e in got[name]] == [e["label"] for e in want[name]]
             assert all(e["label"] in labels for e in got[name])
             assert [e["score"] for e in got[name]] == pytest.approx([e["score"] for e in want[name]], abs=1e-5)
+    assert fresh_process_report["resaved_pipeline"] == remote  # the re-saved folder carries the pipeline too
     single = fresh_process_report["pipeline_single"]
     assert list(single) == list(TINY_HEADS) and all(len(v) == 1 for v in single.values())
 
