@@ -17,7 +17,6 @@ import PIL.ImageOps
 import timm
 import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
-from transformers.image_transforms import to_pil_image
 
 __all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "load_rgb_image"]
 
@@ -42,18 +41,46 @@ def describe(source: Any) -> str:
     return f"<{type(source).__name__}>"
 
 
+CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+
+
+def _from_array(array: np.ndarray) -> PIL.Image.Image:
+    """(H, W), (H, W, C) or (C, H, W) pixels, C in `CHANNELS`, to a PIL image: 16-bit integers scaled to 8
+    bits, as 16-bit files are; floats in [0, 1] scaled to 0-255, as transformers' `to_pil_image` does; other
+    numbers taken as 0-255."""
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"unsupported pixel type {array.dtype}")
+    if array.ndim == 3 and array.shape[0] in CHANNELS and array.shape[-1] not in CHANNELS:
+        array = array.transpose(1, 2, 0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in CHANNELS)):
+        raise ValueError(f"expected (H, W), (H, W, C) or (C, H, W) pixels with C in {CHANNELS}")
+    if array.dtype == np.uint8:
+        return PIL.Image.fromarray(array)
+    if array.dtype == np.bool_:
+        array = array * 255
+    elif array.dtype == np.uint16:
+        array = array / 257.0
+    elif array.dtype.kind == "f" and array.size and 0.0 <= array.min() and array.max() <= 1.0:
+        array = array * 255.0
+    return PIL.Image.fromarray(np.rint(array).clip(0, 255).astype(np.uint8))
+
+
 def _open(source: ImageSource) -> PIL.Image.Image:
     if isinstance(source, PIL.Image.Image):
         return source
     if isinstance(source, torch.Tensor):
-        return to_pil_image(source.detach().cpu())  # a model's output may need grad or live on a GPU
+        # A model's output may need grad, live on a GPU or be bfloat16, which numpy lacks.
+        tensor = source.detach().cpu()
+        return _from_array((tensor.float() if tensor.is_floating_point() else tensor).numpy())
     if isinstance(source, np.ndarray):
-        return to_pil_image(source)
+        return _from_array(source)
     if isinstance(source, bytes):
         return PIL.Image.open(io.BytesIO(source))
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        if path.startswith(("http://", "https://")):
+        if path.lower().startswith(("http://", "https://")):
             response = httpx.get(path, timeout=URL_TIMEOUT_S, follow_redirects=True)
             response.raise_for_status()
             return PIL.Image.open(io.BytesIO(response.content))
@@ -71,7 +98,7 @@ def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
         # PIL's own I->L conversion clips at 255 instead of rescaling 16-bit data.
         image = PIL.Image.fromarray((np.asarray(image, dtype=np.float32) / 257.0).clip(0, 255).astype(np.uint8))
     elif image.mode == "F":
-        image = PIL.Image.fromarray(np.asarray(image).clip(0, 255).astype(np.uint8))
+        image = _from_array(np.asarray(image))  # scaled as a float array is, not clipped to black
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -102,7 +129,8 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
         finally:
             if opened is not source:
                 opened.close()
-    except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError, httpx.HTTPError) as error:
+    except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError, httpx.HTTPError,
+            httpx.InvalidURL) as error:
         # DecompressionBombError is raised for headers claiming more than 2 * MAX_IMAGE_PIXELS pixels.
         reason = str(error) or type(error).__name__
         raise ImageLoadError(f"cannot read image {describe(source)}: {reason}") from error

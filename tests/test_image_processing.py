@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -130,6 +131,28 @@ def test_accepts_all_input_types(processor, rgb_image_path):
     # a tuple, and a 4-D (N, 3, H, W) tensor
     assert processor((pil, pil)).pixel_values.shape == (2, 3, HEIGHT, WIDTH)
     torch.testing.assert_close(processor(torch.stack([tensor, tensor])).pixel_values, reference.expand(2, -1, -1, -1))
+
+
+def test_arrays_and_tensors_in_the_layouts_and_types_users_hold(rgb_image_path):
+    rgb = np.asarray(PIL.Image.open(rgb_image_path).convert("RGB"))
+    as_rgb = np.asarray(load_rgb_image(rgb))
+    grey = np.repeat(rgb[..., :1], 3, axis=-1)
+    chw = torch.from_numpy(rgb.copy()).permute(2, 0, 1)
+    cases = {
+        "grey (H, W)": (rgb[..., 0], grey),
+        "grey (H, W, 1)": (rgb[..., :1], grey),
+        "RGBA (H, W, 4), opaque": (np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), as_rgb),
+        "uint16": (rgb.astype(np.uint16) * 257, as_rgb),
+        "float in [0, 1]": (rgb / 255.0, as_rgb),
+        "float in [0, 255]": (rgb.astype(np.float32), as_rgb),
+        "bfloat16 tensor in [0, 1]": ((chw / 255).bfloat16(), as_rgb),
+        "PIL float image in [0, 1]": (PIL.Image.fromarray(rgb[..., 0] / np.float32(255)), grey),
+    }
+    for name, (source, expected) in cases.items():
+        assert np.array_equal(np.asarray(load_rgb_image(source)), expected), name
+    for shape in ((2, HEIGHT, WIDTH, 3), (HEIGHT, WIDTH, 2)):
+        with pytest.raises(ImageLoadError, match=re.escape(f"<ndarray of shape {shape}>")):
+            load_rgb_image(np.zeros(shape, np.uint8))
 
 
 def test_list_order_is_kept(processor, image_paths):
@@ -388,9 +411,10 @@ def test_url_gives_the_same_pixels_as_the_file(local_http_server, rgb_image_path
     assert torch.equal(from_url, processor(rgb_image_path)["pixel_values"])
 
 
-@pytest.mark.parametrize("path", ["missing.jpg", None])
-def test_unreachable_or_missing_url_raises_image_load_error_naming_it(local_http_server, path):
-    # A refused connection (nothing listens on the discard port) and a 404 are both clear load errors.
-    url = f"{local_http_server}/{path}" if path else "http://127.0.0.1:9/photo.jpg"
-    with pytest.raises(ImageLoadError, match=url.replace(".", r"\.")):
+@pytest.mark.parametrize("path", ["missing.jpg", None, "malformed"])
+def test_unreachable_missing_or_malformed_url_raises_image_load_error_naming_it(local_http_server, path):
+    # A refused connection (nothing listens on the discard port), a 404 and a URL that is not one (httpx's
+    # InvalidURL is not among its HTTPErrors) are all clear load errors.
+    url = {None: "http://127.0.0.1:9/photo.jpg", "malformed": "http://[::1/photo.jpg"}.get(path, f"{local_http_server}/{path}")
+    with pytest.raises(ImageLoadError, match=re.escape(url)):
         load_rgb_image(url)
