@@ -45,8 +45,14 @@ class FashionResNetConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.heads is None:
             self.heads = {name: [f"{name}_{i}" for i in range(n)] for name, n in DEFAULT_HEAD_SIZES.items()}
+        for name, labels in self.heads.items():
+            # A dict of sizes (DEFAULT_HEAD_SIZES) or a single string is an easy mistake: say which head.
+            if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
+                raise ValueError(f"head {name!r} needs a list of label names, got {labels!r}")
         self.heads = {name: list(labels) for name, labels in self.heads.items()}
         if self.input_size is not None:
+            if not isinstance(self.input_size, (list, tuple)):
+                raise ValueError(f"input_size must be [height, width], got {self.input_size!r}")
             self.input_size = list(self.input_size)
         self._check()
         super().__post_init__(**kwargs)

@@ -67,9 +67,13 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"input_size": [160]}, "input_size"),
         ({"input_size": [160, 0]}, "input_size"),
         ({"input_size": [160.5, 120]}, "input_size"),
+        ({"input_size": 224}, "input_size"),
+        ({"heads": {"season": 4, "usage": 8}}, "'season' needs a list of label names, got 4"),
+        ({"heads": {"season": "Summer"}}, "'season' needs a list of label names"),
     ],
     ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
-         "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole"],
+         "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole",
+         "input-size-not-a-list", "head-sizes-not-labels", "head-a-string"],
 )
 def test_invalid_config_raises_naming_the_problem(kwargs, message):
     with pytest.raises(ValueError, match=message):
