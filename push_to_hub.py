@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 
-from model_card import EXAMPLE_IMAGE, write_model_card
+from model_card import EXAMPLE_IMAGE, without_local_folders_in, write_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # What a repo holds (docs/output_folder.md); anything else in the folder stays local. A pattern matches at
@@ -37,6 +38,9 @@ MODEL_FILES = ["*.safetensors", "*.json", "*.py", "README.md", EXAMPLE_IMAGE.nam
 DATASET_FILES = ["README.md", "data/*.parquet", "*.json", "*.png", "*.csv"]
 # What a training output folder must hold for its repo to load and its card to be written.
 REQUIRED_MODEL_FILES = ["config.json", "preprocessor_config.json", "metrics.json", "training.json"]
+# Records that may name the trainer's files (the command, the dataset's folder): published with absolute paths
+# cut to their last part, as the card shows them.
+RECORDS = ["training.json", "dataset_summary.json", "cleaning_summary.json"]
 CHECK_TIMEOUT_S = 600
 
 # `modeling` is blocked so that the check proves the folder's own code is enough, as it is on the Hub.
@@ -88,6 +92,14 @@ def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
     return selected
 
 
+def publish_records(staged: Path) -> None:
+    """Rewrite the staged `RECORDS` without local folders."""
+    for path in (staged / name for name in RECORDS):
+        if path.is_file():
+            record = without_local_folders_in(json.loads(path.read_text(encoding="utf-8")))
+            path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def check_in_fresh_process(code: str, *args: str) -> None:
     """Run `code` in a new interpreter, offline: what it loads can only come from the given paths."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -109,6 +121,7 @@ def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
     if missing:
         raise PushError(f"{folder} is not a training output folder (docs/output_folder.md): no {', '.join(missing)}")
     stage(folder, MODEL_FILES, destination)
+    publish_records(destination)
     write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
     files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
     check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
@@ -121,6 +134,7 @@ def prepare_dataset(folder: Path, destination: Path) -> list[str]:
     if not (folder / "README.md").is_file():
         raise PushError(f"{folder} has no README.md dataset card (write it with python -m data_scripts.prepare)")
     files = stage(folder, DATASET_FILES, destination)
+    publish_records(destination)
     check_in_fresh_process(CHECK_DATASET, str(destination))
     return files
 

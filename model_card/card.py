@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from typing import Any
 from pathlib import Path, PureWindowsPath
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -26,6 +27,17 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|\b[A-Za-z]:[\\/][^\s=]*")
 def without_local_folders(text: str) -> str:
     """`text` with every absolute path cut to its last part: the card does not publish the trainer's file system."""
     return ABSOLUTE_PATH.sub(lambda path: PureWindowsPath(path.group()).name, text)  # either separator
+
+
+def without_local_folders_in(record: Any) -> Any:
+    """`record` (JSON: dicts, lists, strings, numbers) with `without_local_folders` applied to every string."""
+    if isinstance(record, str):
+        return without_local_folders(record)
+    if isinstance(record, dict):
+        return {key: without_local_folders_in(value) for key, value in record.items()}
+    if isinstance(record, list):
+        return [without_local_folders_in(value) for value in record]
+    return record
 
 
 def dataset_name(results: TrainingResults) -> str:
@@ -177,8 +189,7 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
         heads=summaries,
         metrics=results.metrics,
         training=results.training,
-        hyperparameters={key: without_local_folders(value) if isinstance(value, str) else value
-                         for key, value in results.training["hyperparameters"].items()},
+        hyperparameters=without_local_folders_in(results.training["hyperparameters"]),
         command=without_local_folders(results.training.get("command", "")),
         saved_ema_decay=next((epoch.get("ema_decay") for epoch in results.metrics["history"]
                               if epoch["epoch"] == results.metrics["best_epoch"]), None),

@@ -94,6 +94,23 @@ def test_dry_run_writes_the_upload_folder_which_loads_in_a_fresh_process(
     assert 'pipeline(model="me/fashion"' in (dry / "README.md").read_text()
 
 
+def test_the_records_are_published_without_the_trainers_folders(
+    output_dir: Path, tmp_path: Path, no_check: list[tuple]
+) -> None:
+    training = json.loads((output_dir / "training.json").read_text())
+    training |= {"dataset": "/home/alice/prepared", "command": "accelerate launch /home/alice/repo/train.py"}
+    (output_dir / "training.json").write_text(json.dumps(training))
+    summary = json.loads((output_dir / "dataset_summary.json").read_text())
+    (output_dir / "dataset_summary.json").write_text(json.dumps(summary | {"source": "/home/alice/raw"}))
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
+    assert [p.name for p in dry.rglob("*") if p.is_file() and b"/home/alice" in p.read_bytes()] == []
+    published = json.loads((dry / "training.json").read_text())
+    assert (published["dataset"], published["command"]) == ("prepared", "accelerate launch train.py")
+    assert json.loads((dry / "dataset_summary.json").read_text()) == summary | {"source": "raw"}
+    assert json.loads((output_dir / "training.json").read_text()) == training  # the trained folder is left as it is
+
+
 def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
     output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
     no_check: list[tuple],
