@@ -151,8 +151,10 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
             parser.error(f"unknown preset {chosen.preset!r}; choose from {', '.join(PRESETS)}")
         parser.set_defaults(**PRESETS[chosen.preset])
     (config,) = parser.parse_args_into_dataclasses(args=argv)
-    if config.epochs < 1 or config.batch_size < 1 or config.gradient_accumulation_steps < 1:
-        parser.error("--epochs, --batch_size and --gradient_accumulation_steps must be at least 1")
+    at_least_one = ("epochs", "batch_size", "gradient_accumulation_steps", "eval_batch_size", "log_every",
+                    "keep_checkpoints")
+    if any(getattr(config, name) < 1 for name in at_least_one):
+        parser.error(f"{', '.join('--' + name for name in at_least_one)} must be at least 1")
     if config.input_size is not None and (len(config.input_size) != 2 or min(config.input_size) < 1):
         parser.error(f"--input_size takes a height and a width, got {config.input_size}")
     if config.time_budget_s < 0:
@@ -559,6 +561,10 @@ def main(config: TrainConfig) -> Path:
     set_seed(config.seed)
     output_dir, cache_dir = Path(config.output_dir), Path(config.cache_dir)
     checkpoints = output_dir / "checkpoints"
+    if not config.resume and latest_checkpoint(checkpoints) is not None:
+        # Training on would mix this run's checkpoints with the earlier run's, and pruning would drop some of either.
+        raise SystemExit(f"{checkpoints} holds the checkpoints of an unfinished run: pass --resume to continue it, "
+                         "or delete that folder to start again")
 
     with accelerator.main_process_first():
         splits = load_splits(config.dataset, cache_dir, prepare_here=accelerator.is_main_process)
@@ -567,6 +573,10 @@ def main(config: TrainConfig) -> Path:
             config.architecture, size={"height": config.image_height, "width": config.image_width}
         )
         train, valid = (encode_split(splits[name], processor, cache_dir / "decoded") for name in ("train", "validation"))
+    unlabelled = [head for column, head in enumerate(heads) if (valid["labels"][:, column] == IGNORE_INDEX).all()]
+    if unlabelled:
+        raise SystemExit(f"no validation image of {config.dataset} has a label for {', '.join(unlabelled)}: "
+                         "there is nothing to measure that head on")
     # The whole (uint8) dataset lives on the device: batches are gathered there, never copied per step.
     train, valid = ({k: v.to(accelerator.device) for k, v in s.items()} for s in (train, valid))
 

@@ -63,7 +63,8 @@ def parse_styles(text: str) -> pd.DataFrame:
 
 def read_kaggle(folder: Path) -> RawData:
     """Read `styles.csv` and the images, from `images/` or straight out of `images.tar`."""
-    rows = parse_styles((folder / "styles.csv").read_text(encoding="utf-8-sig"))
+    # Bytes, not read_text: its universal newlines would split a line at a lone "\r" inside a product name.
+    rows = parse_styles((folder / "styles.csv").read_bytes().decode("utf-8-sig"))
     tar = folder / "images.tar"
     by_id = _read_tar(tar) if tar.is_file() else {p.stem: p.read_bytes() for p in (folder / "images").glob("*.jpg")}
     images = [by_id.get(i) for i in rows["id"]]

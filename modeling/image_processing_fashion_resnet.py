@@ -9,7 +9,6 @@ import os
 from collections.abc import Sequence
 from typing import Any, Union
 
-import httpx
 import numpy as np
 import PIL.ExifTags
 import PIL.Image
@@ -17,6 +16,11 @@ import PIL.ImageOps
 import timm
 import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+
+try:  # the HTTP client that huggingface_hub ships (httpx2 from its version 2 on, under this name), as transformers
+    from huggingface_hub.utils import httpx
+except ImportError:  # huggingface_hub 1.x, which depends on httpx itself
+    import httpx
 
 __all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "load_rgb_image"]
 

@@ -60,6 +60,15 @@ def prepared(kaggle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return output, prepare(kaggle_dir, output, rules=RULES, seed=0, validation_fraction=0.25)
 
 
+def test_a_carriage_return_inside_a_name_neither_splits_its_row_nor_shifts_line_numbers(tmp_path: Path) -> None:
+    lines = (FIXTURES / "styles.csv").read_text().splitlines()
+    lines[1] = lines[1] + " \rSpecial"  # the last column: the product name
+    (tmp_path / "styles.csv").write_bytes(("\n".join(lines) + "\n").encode())
+    rows = read_kaggle(tmp_path).rows
+    assert len(rows) == len(lines) - 1 and rows["line"].tolist() == list(range(2, len(lines) + 1))
+    assert rows["productDisplayName"].iloc[0].endswith(" \rSpecial")
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -265,6 +265,34 @@ def test_a_negative_mixup_alpha_is_refused(capsys):
     assert "--mixup_alpha" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--log_every", "--keep_checkpoints", "--eval_batch_size"])
+def test_counts_and_intervals_below_one_are_refused(flag, capsys):
+    # --log_every 0 divided by zero at the first step; --keep_checkpoints 0 kept them all.
+    with pytest.raises(SystemExit):
+        train.parse_config([flag, "0"])
+    assert f"{flag}" in capsys.readouterr().err
+
+
+def test_a_fresh_run_refuses_an_unfinished_runs_checkpoints(tiny_dataset, tmp_path):
+    # Trained on, it would mix its checkpoints with the earlier run's (or crash writing one of the same step).
+    stale = tmp_path / "out" / "checkpoints" / "checkpoint-00000005"
+    stale.mkdir(parents=True)
+    result = launch(*TINY, "--dataset", str(tiny_dataset), "--output_dir", str(tmp_path / "out"), check=False)
+    assert result.returncode != 0
+    assert f"{stale.parent} holds the checkpoints of an unfinished run: pass --resume" in result.stderr
+    assert stale.is_dir()
+
+
+def test_a_head_without_a_labelled_validation_image_is_named(tmp_path):
+    dataset = make_dataset(tmp_path / "data", range(32), range(16))
+    validation = dataset / "data" / "validation-00000-of-00001.parquet"
+    split = datasets.Dataset.from_parquet(str(validation))
+    split.map(lambda row: {"usage": -1}, features=split.features).to_parquet(validation)  # -1: missing
+    result = launch(*TINY, "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), check=False)
+    assert result.returncode != 0
+    assert f"no validation image of {dataset} has a label for usage" in result.stderr
+
+
 def test_input_size_needs_a_height_and_a_width(capsys):
     with pytest.raises(SystemExit):
         train.parse_config(["--input_size", "160"])
