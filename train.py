@@ -116,7 +116,8 @@ class TrainConfig:
     drop_path_rate: float = field(
         default=0.0,
         metadata={"help": "stochastic depth: chance of skipping a residual block, up to this in the last; drawn "
-                          "per process, so unlike the rest of the training it depends on the number of processes"},
+                          "per process, as dropout's masks are, so with either the training depends on the number "
+                          "of processes"},
     )
     mixup_alpha: float = field(
         default=0.0,
