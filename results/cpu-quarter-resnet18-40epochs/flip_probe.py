@@ -18,7 +18,8 @@ from train import encode_split
 model_folder = sys.argv[1]
 model = AutoModel.from_pretrained(model_folder, trust_remote_code=True).eval()
 processor = AutoImageProcessor.from_pretrained(model_folder, trust_remote_code=True)
-valid = encode_split(data_scripts.load_prepared("cache/full")["validation"], processor, Path("cache/decoded"))  # where train.py decodes it
+validation = data_scripts.load_prepared("cache/full")["validation"]
+valid = encode_split(validation, processor, Path("cache/decoded"))  # decoded where train.py decodes it
 probabilities = {"plain": [], "flipped": []}
 with torch.inference_mode():
     for start in range(0, len(valid["pixels"]), 512):
