@@ -415,6 +415,7 @@ def test_url_gives_the_same_pixels_as_the_file(local_http_server, rgb_image_path
 def test_unreachable_missing_or_malformed_url_raises_image_load_error_naming_it(local_http_server, path):
     # A refused connection (nothing listens on the discard port), a 404 and a URL that is not one (httpx's
     # InvalidURL is not among its HTTPErrors) are all clear load errors.
-    url = {None: "http://127.0.0.1:9/photo.jpg", "malformed": "http://[::1/photo.jpg"}.get(path, f"{local_http_server}/{path}")
+    special = {None: "http://127.0.0.1:9/photo.jpg", "malformed": "http://[::1/photo.jpg"}
+    url = special.get(path, f"{local_http_server}/{path}")
     with pytest.raises(ImageLoadError, match=re.escape(url)):
         load_rgb_image(url)
