@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shutil
 from typing import Any
 from pathlib import Path, PureWindowsPath
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from packaging.requirements import Requirement
+from transformers.dynamic_module_utils import get_imports
 
 from .plots import plot_accuracy_curve, plot_class_distribution, plot_confusion_matrix
 from .results import HeadSummary, TrainingResults, class_counts, load_results, summarise_head
@@ -15,6 +18,7 @@ from .results import HeadSummary, TrainingResults, class_counts, load_results, s
 __all__ = ["EXAMPLE_IMAGE", "TEMPLATE", "write_model_card"]
 
 TEMPLATE = Path(__file__).with_name("template.md")
+PACKAGE = "fashion-resnet50"  # the distribution whose pyproject.toml declares the version ranges
 EXAMPLE_IMAGE = Path(__file__).with_name("example.jpg")  # a real product photo from the dataset
 IMAGES_DIR = "images"
 TASK_TYPE = "image-classification"
@@ -59,6 +63,21 @@ def preparation_text(dataset_summary: dict | None) -> str:
         text += f", sampled ({sample['rows']:,} of the {sample['cleaned_rows']:,} rows kept, stratified)"
     return text + (f" and split {1 - validation:.0%} / {validation:.0%}, stratified by articleType "
                    f"(seed {dataset_summary['seed']})")
+
+
+def install_command(folder: Path) -> str | None:
+    """`pip install` of the packages that the folder's code imports (as transformers' remote-code check finds
+    them), with this package's version ranges for them; None where this package is not installed."""
+    try:
+        declared = [Requirement(line) for line in importlib.metadata.requires(PACKAGE) or []]
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    modules = {module for path in sorted(folder.glob("*.py")) for module in get_imports(str(path))}
+    distributions = importlib.metadata.packages_distributions()
+    imported = {name.lower() for module in modules for name in distributions.get(module, [])}
+    needed = [f'"{requirement}"' for requirement in declared if requirement.name.lower() in imported
+              and requirement.marker is None]  # fmt: skip
+    return f"pip install {' '.join(needed)}" if needed else None
 
 
 def base_model(backbone_init: str) -> str | None:
@@ -185,6 +204,7 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
         model_name=model_name,
         repo_id=snippet_repo,
         image_snippet=_image_snippet(snippet_repo, is_local=repo_id is None),
+        install_command=install_command(results.folder),
         architecture=results.architecture,
         heads=summaries,
         metrics=results.metrics,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from huggingface_hub import ModelCard, ModelCardData
 
 from helpers_output import UNSEEN_LABELS
@@ -166,6 +167,16 @@ def test_cli_names_the_repo_in_metadata_and_snippets(output_dir: Path, capsys: p
     assert card.data.model_name == "someone/fashion-resnet50"
     assert 'hf_hub_download("someone/fashion-resnet50", "example.jpg")' in card.text
     assert 'pipeline(model="someone/fashion-resnet50", trust_remote_code=True)' in card.text
+
+
+def test_the_card_says_what_to_install_for_the_code_it_ships(output_dir: Path) -> None:
+    # What the folder's code imports, with the ranges pyproject.toml declares for them (the package is installed).
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    ranges = {Requirement(line).name: str(Requirement(line)) for line in declared}
+    needed = " ".join(f'"{ranges[name]}"' for name in ("torch", "timm", "transformers", "pillow", "numpy"))
+    card = ModelCard.load(write_model_card(output_dir))
+    assert f"The code in this repository needs: `pip install {needed}`." in card.text
 
 
 def test_usage_snippets_run(output_dir: Path, tmp_path: Path) -> None:
