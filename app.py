@@ -54,7 +54,9 @@ def build_demo(classifier: Pipeline, model_name: str) -> gr.Blocks:
     with gr.Blocks(title="fashion-resnet50") as demo:
         gr.Markdown(f"# fashion-resnet50\nUpload a product photo (one item, plain background). Model: `{model_name}`")
         with gr.Row():
-            image = gr.Image(type="filepath", sources=["upload"], label="product photo", height=400)
+            # image_mode=None: the file as uploaded. Gradio's default ("RGB") converts it first, which drops
+            # transparency to black where the processor composites it on white, the photos' background.
+            image = gr.Image(type="filepath", image_mode=None, sources=["upload"], label="product photo", height=400)
             with gr.Column():
                 labels = [gr.Label(num_top_classes=TOP_K, label=head, elem_id=f"label-{head}")
                           for head in head_names(classifier)]  # fmt: skip

@@ -34,20 +34,26 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 Row = dict[str, Any]
 
 
+def images_in(folder: str) -> list[str]:
+    """The image files under `folder`, recursively, sorted."""
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
     """Files as given; folders: their image files, recursively, sorted; otherwise a glob pattern, whose matches
-    are expanded in turn. A name that matches nothing is kept, so that it gets an error row rather than
-    silently vanishing."""
+    are expanded in turn (folders among them only if they hold images). A name that matches nothing, or a
+    folder named that holds no image, is kept, so that it gets an error row rather than silently vanishing."""
     paths: list[str] = []
     for name in inputs:
         if os.path.isdir(name):
-            found = (p for p in Path(name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            paths.extend(sorted(str(p) for p in found))
+            paths.extend(images_in(name) or [name])
         elif os.path.exists(name) or not glob.has_magic(name):
             paths.append(name)
         else:
+            matches = [path for path in sorted(glob.glob(name, recursive=True))
+                       if not os.path.isdir(path) or images_in(path)]  # fmt: skip
             # Once each: "**" matches a folder and the images in it.
-            paths.extend(dict.fromkeys(expand_inputs(sorted(glob.glob(name, recursive=True)))) or [name])
+            paths.extend(dict.fromkeys(expand_inputs(matches)) or [name])
     return paths
 
 

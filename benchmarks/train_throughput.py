@@ -4,15 +4,17 @@
 
 (1) train.py: the run's per-epoch `train_images_per_s` from its metrics.json (training steps only: evaluation,
 checkpoints and compilation are outside it), the median over epochs. (2) bare: forward + backward + AdamW of the
-same architecture, heads, image and input sizes, batch size, memory format, precision and compile setting (all
-read from the run's training.json and config.json; on a CPU, as many threads unless OMP_NUM_THREADS is set), on
-one synthetic batch already on the device: what the model itself allows. Run it on the machine that trained.
+same architecture, heads, image and input sizes, batch size, gradient accumulation, memory format, precision
+(fp16 with loss scaling) and compile setting (all read from the run's training.json and config.json; on a CPU, as
+many threads unless OMP_NUM_THREADS is set), on one synthetic batch already on the device: what the model itself
+allows. Run it on the machine that trained.
 Issue 5 asks for (1) >= 85 % of (2).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -49,12 +51,17 @@ def bare_training_rate(config: train.TrainConfig, model_config: FashionResNetCon
     labels = torch.stack([torch.randint(len(names), (config.batch_size,), device=device)
                           for names in model_config.heads.values()], dim=1)
 
+    scaler = torch.amp.GradScaler(device.type, enabled=mixed_precision == "fp16")  # as accelerate scales fp16
+    batches = itertools.count(1)
+
     def step() -> None:
         with autocast(device, mixed_precision):
             logits = forward(pixels).logits
-        multi_head_loss(logits, labels, config.label_smoothing).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(multi_head_loss(logits, labels, config.label_smoothing)).backward()
+        if next(batches) % config.gradient_accumulation_steps == 0:  # one update per accumulated batches, as train.py
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
 
     return images_per_second(step, config.batch_size, warmup, steps, device, "bare model training")
 

@@ -89,7 +89,7 @@ def _open(source: ImageSource) -> PIL.Image.Image:
             response.raise_for_status()
             return PIL.Image.open(io.BytesIO(response.content))
         if not os.path.isfile(path):
-            raise FileNotFoundError("no such file")
+            raise FileNotFoundError("a folder, not an image file" if os.path.isdir(path) else "no such file")
         return PIL.Image.open(path)
     raise TypeError(f"unsupported input type {type(source).__name__}")
 

@@ -7,11 +7,15 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import PIL.Image
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import app  # noqa: E402
+from gradio.components.image import ImageData  # noqa: E402
+from modeling import load_rgb_image  # noqa: E402
 from helpers_output import build_output_folder, fixture_paths  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,6 +62,19 @@ def test_an_unreadable_upload_shows_why_instead_of_a_generic_failure(classifier,
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install -y chromium")
+def test_an_upload_reaches_the_pipeline_as_it_is_so_transparency_stays_white(classifier, tmp_path: Path) -> None:
+    # Gradio's default image_mode ("RGB") would hand over a converted copy whose transparent pixels are black.
+    cutout = np.full((80, 60, 4), 0, np.uint8)
+    cutout[20:60, 15:45] = (200, 30, 30, 255)  # an opaque red product on a transparent background
+    path = tmp_path / "cutout.png"
+    PIL.Image.fromarray(cutout).save(path)
+    demo = app.build_demo(classifier, "test model")
+    (upload,) = [block for block in demo.blocks.values() if isinstance(block, app.gr.Image)]
+    received = upload.preprocess(ImageData(path=str(path), orig_name=path.name))
+    assert np.array_equal(np.asarray(load_rgb_image(received)), np.asarray(load_rgb_image(path)))
+    assert np.asarray(load_rgb_image(received))[0, 0].tolist() == [255, 255, 255]
+
+
 def test_demo_in_a_headless_browser_shows_the_pipeline_answer(classifier, demo_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 

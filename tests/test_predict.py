@@ -15,6 +15,7 @@ import pytest
 from transformers import pipeline
 
 import predict
+from modeling import ImageLoadError, load_rgb_image
 from helpers_output import build_output_folder, fixture_paths
 
 TOP_K = 2
@@ -124,3 +125,13 @@ def test_expand_inputs_walks_folders_for_images_and_keeps_names_that_match_nothi
     # A pattern that matches a folder gives the folder's images, not the folder as if it were a file, and each once.
     assert predict.expand_inputs([str(folder / "nest*")]) == sorted(str(p) for p in (folder / "nested").rglob("*.jpg"))
     assert predict.expand_inputs([str(folder / "**")]) == [*walked, str(folder / "readme.txt")]
+    # A folder named that holds no image gets its error row; one that a pattern happens to match is passed over.
+    empty = folder / "empty"
+    empty.mkdir()
+    try:
+        assert predict.expand_inputs([str(empty)]) == [str(empty)]
+        assert predict.expand_inputs([str(folder / "**")]) == [*walked, str(folder / "readme.txt")]
+        with pytest.raises(ImageLoadError, match=f"'{empty}': a folder, not an image file"):
+            load_rgb_image(str(empty))
+    finally:
+        empty.rmdir()
