@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     # A call's fixed costs (starting its worker processes, filling and draining their queue) are paid once per
     # call: over enough batches, what is timed is the rate of a large job.
     images = list(itertools.islice(itertools.cycle(distinct), args.num_images))
-    # Untimed pass over a few batches: cuDNN picks its kernels for the batch sizes the timed pass uses.
+    # Untimed pass over a few batches: CUDA and cuDNN initialise and the allocator fills its cache before timing.
     classifier(images[: 2 * args.batch_size], batch_size=args.batch_size, num_workers=args.num_workers)
     started = time.perf_counter()
     predictions = classifier(images, batch_size=args.batch_size, num_workers=args.num_workers)

@@ -168,7 +168,10 @@ def environment_section(folder: Path, training: dict | None) -> list[str]:
     lines = ["## Hardware and software", ""]
     if training:
         lines += [f"Training: {training['hardware']}, mixed precision {training['mixed_precision']}.", ""]
-    return lines + ["```", (folder / "hardware.txt").read_text().strip(), "```", ""]
+    machine = folder / "hardware.txt"
+    if not machine.exists():  # a folder put together from some of a run's files
+        return lines + ["`hardware.txt` (the machine and software versions) is not in this folder.", ""]
+    return lines + ["```", machine.read_text().strip(), "```", ""]
 
 
 def commands_section(folder: Path) -> list[str]:

@@ -155,6 +155,8 @@ def test_summary_of_a_run_that_stopped_part_way(trained, inference, tmp_path):
     text = summary.build_summary(partial)
     assert "`model/metrics.json`, `model/training.json`, `train_throughput.json`" in text and "## Accuracy" not in text
     assert "## Commands (0 s in all" in text
+    (partial / "hardware.txt").unlink()  # a folder put together from some of a run's files
+    assert "`hardware.txt` (the machine and software versions) is not in this folder." in summary.build_summary(partial)
 
 
 def test_the_time_section_finds_when_every_head_first_reached_the_figures_and_kept_them():
