@@ -156,7 +156,8 @@ Defaults of `data_scripts.rules.CleaningRules`; a row is dropped by the first ru
    {', '.join(rules['article_types'])}.
 7. `duplicate` / `duplicate_conflicting_labels`: byte-identical images (sha256). If all copies have the same
    four head labels, the first line is kept and the others are dropped; if they disagree, all copies are dropped.
-   So no image content can be in both splits. {repeated_text}
+   So no byte-identical image is in both splits; copies of a photo saved as different files (re-encoded or
+   resized) are not detected, and can be. {repeated_text}
 8. `rare_class:<head>`: the row's class has fewer than {rules['min_examples']} rows left, too few to learn and
    to evaluate (the split, stratified by articleType, leaves an article type of {rules['min_examples']} rows at least {round(rules['min_examples'] * summary['validation_fraction'])} for
    validation; a class of another head gets about that share, by chance). The row is dropped rather than kept with a

@@ -58,7 +58,7 @@ def check(source: Path, output: Path) -> None:
         if counts["why"] != OUT_OF_SCOPE:
             print(f"  fell out: {head} {value!r}: {counts}")
 
-    # No image content in both splits, and the round trip through the files.
+    # No byte-identical image in both splits, and the round trip through the files.
     loaded = load_prepared(output)
     hashes = {}
     for split, expected in dataset.items():
@@ -69,7 +69,7 @@ def check(source: Path, output: Path) -> None:
         assert len(hashes[split]) == len(expected), f"byte-identical images inside {split}"
         print(f"{split}: {len(expected)} rows")
     assert not hashes["train"] & hashes["validation"], "an image is in both splits"
-    print("OK: every row accounted for, classes as in the card, no image in both splits, round trip intact")
+    print("OK: every row accounted for, classes as in the card, no byte-identical image in both splits, round trip intact")
 
 
 def main(argv: list[str] | None = None) -> None:

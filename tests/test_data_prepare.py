@@ -7,14 +7,18 @@ tests/fixtures/data holds 18 real product images and a styles.csv whose lines ca
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 from pathlib import Path
 
 import datasets
+import numpy as np
+import PIL.Image
 import pytest
 
 from data_scripts import HEADS, CleaningRules, prepare
+from data_scripts.near_copies import same_photos
 from data_scripts.prepare import main
 from data_scripts.read_raw import parse_styles, read_kaggle
 
@@ -67,6 +71,16 @@ def test_a_carriage_return_inside_a_name_neither_splits_its_row_nor_shifts_line_
     rows = read_kaggle(tmp_path).rows
     assert len(rows) == len(lines) - 1 and rows["line"].tolist() == list(range(2, len(lines) + 1))
     assert rows["productDisplayName"].iloc[0].endswith(" \rSpecial")
+
+
+def test_near_copies_finds_a_photo_saved_again_not_a_similar_one() -> None:
+    files = sorted((FIXTURES / "images").glob("*.jpg"))[:6]
+    photos = [np.asarray(PIL.Image.open(path).convert("RGB"), dtype=np.float32) for path in files]
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(photos[2].astype(np.uint8)).save(buffer, format="JPEG", quality=95)  # not byte-identical
+    saved_again = np.asarray(PIL.Image.open(buffer).convert("RGB"), dtype=np.float32)
+    brighter = np.clip(photos[4] + 3, 0, 255)  # as close in thumbnails, but not the same photo
+    assert same_photos(photos[:5], [photos[5], saved_again, brighter]) == [(1, 2)]
 
 
 def _sha(data: bytes) -> str:
