@@ -50,10 +50,11 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
         elif os.path.exists(name) or not glob.has_magic(name):
             paths.append(name)
         else:
-            matches = [path for path in sorted(glob.glob(name, recursive=True))
-                       if not os.path.isdir(path) or images_in(path)]  # fmt: skip
+            matches: list[str] = []
+            for path in sorted(glob.glob(name, recursive=True)):
+                matches.extend(images_in(path) if os.path.isdir(path) else [path])
             # Once each: "**" matches a folder and the images in it.
-            paths.extend(dict.fromkeys(expand_inputs(matches)) or [name])
+            paths.extend(dict.fromkeys(matches) or [name])
     return paths
 
 

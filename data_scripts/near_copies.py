@@ -11,13 +11,14 @@ of those pairs are labelled differently.
 from __future__ import annotations
 
 import argparse
-import io
 
 import datasets
 import numpy as np
 import PIL.Image
 import torch
 from tqdm.auto import tqdm
+
+from modeling import load_rgb_image
 
 from .rules import HEADS
 
@@ -28,7 +29,7 @@ SAME_PHOTO_DIFFERENCE = 1.0  # per value of the full-size RGB photo, of 255
 
 def decode(split: datasets.Dataset) -> list[np.ndarray]:
     images = split.cast_column("image", datasets.Image(decode=False))["image"]
-    return [np.asarray(PIL.Image.open(io.BytesIO(image["bytes"])).convert("RGB"), dtype=np.float32)
+    return [np.asarray(load_rgb_image(image["bytes"]), dtype=np.float32)
             for image in tqdm(images, desc=f"decoding {len(images)} photos", unit="img")]  # fmt: skip
 
 
