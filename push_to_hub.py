@@ -207,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.dry_run:
+            if args.dry_run.exists() and not args.dry_run.is_dir():
+                raise PushError(f"--dry-run {args.dry_run} is a file: give a folder to stage the upload in")
             if args.dry_run.exists() and any(args.dry_run.iterdir()):
                 raise PushError(f"--dry-run folder {args.dry_run} is not empty")
             created = not args.dry_run.exists()

@@ -45,6 +45,21 @@ class FashionResNetConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.heads is None:
             self.heads = {name: [f"{name}_{i}" for i in range(n)] for name, n in DEFAULT_HEAD_SIZES.items()}
+        self._normalise_and_check()
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        # `from_pretrained(folder, heads=...)` reaches here: the base class sets such overrides after
+        # construction, past `__post_init__`, so they are checked here.
+        result = super().from_dict(config_dict, **kwargs)
+        (result[0] if isinstance(result, tuple) else result)._normalise_and_check()
+        return result
+
+    def _normalise_and_check(self) -> None:
+        # Fail with the offending name rather than deep inside timm or a loss function.
+        if not isinstance(self.heads, dict):
+            raise ValueError(f"heads must map each head's name to its label names, got {self.heads!r}")
         for name, labels in self.heads.items():
             # A dict of sizes (DEFAULT_HEAD_SIZES) or a single string is an easy mistake: say which head.
             if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
@@ -54,11 +69,6 @@ class FashionResNetConfig(PreTrainedConfig):
             if not isinstance(self.input_size, (list, tuple)):
                 raise ValueError(f"input_size must be [height, width], got {self.input_size!r}")
             self.input_size = list(self.input_size)
-        self._check()
-        super().__post_init__(**kwargs)
-
-    def _check(self) -> None:
-        # Fail at construction with the offending name rather than deep inside timm or a loss function.
         if not timm.is_model(self.architecture):
             raise ValueError(f"unknown timm architecture {self.architecture!r} (see timm.list_models())")
         if not self.heads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,11 +32,14 @@ class FashionResNetOutput(ModelOutput):
     loss: mean over heads of each head's cross-entropy, when labels are given.
     logits: head name -> (batch, classes) logits, in config head order.
     pooler_output: (batch, features) pooled backbone features, usable as an image embedding.
+    hidden_states: with `output_hidden_states`, the backbone's feature maps after its stem and each stage
+        (timm's `forward_intermediates`).
     """
 
     loss: torch.Tensor | None = None
     logits: dict[str, torch.Tensor] | None = None
     pooler_output: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 def multi_head_loss(
@@ -88,11 +92,18 @@ class FashionResNetPreTrainedModel(PreTrainedModel):
         return super().from_pretrained(*args, use_safetensors=use_safetensors, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
-        # The backbone keeps timm's own initialisation (e.g. ResNet's Kaiming convs and zero-init last BN),
-        # which the generic transformers init (normal(0.02) convs) would destroy. Only the heads are ours.
+        # At construction only the heads are initialised here: `FashionResNetModel.__init__` marks the backbone's
+        # tensors as initialised, since timm's own initialisation (e.g. ResNet's zero-init last BN) is the one
+        # to keep. `from_pretrained` also calls this for the tensors the checkpoint did not give (a missing key,
+        # a head resized by `ignore_mismatched_sizes`), which are empty memory until then: a backbone conv or
+        # norm gets timm's ResNet rule, or torch's default (transformers' init functions skip loaded tensors).
         if isinstance(module, nn.Linear) and module in self.heads.modules():
             init.normal_(module.weight, std=0.01)
             init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            super()._init_weights(module)  # weight 1, bias 0, running statistics 0 and 1
 
     def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
         self.backbone.set_grad_checkpointing(enable)
@@ -109,22 +120,35 @@ class FashionResNetModel(FashionResNetPreTrainedModel):
             config.architecture, pretrained=False, num_classes=0, drop_rate=config.drop_rate,
             drop_path_rate=config.drop_path_rate,
         )
+        if next(self.backbone.parameters()).device.type != "meta":  # on meta, `from_pretrained` marks what it loads
+            for tensor in itertools.chain(self.backbone.parameters(), self.backbone.buffers()):
+                tensor._is_hf_initialized = True  # timm's initialisation stands (see `_init_weights`)
         self.heads = nn.ModuleDict(
             {name: nn.Linear(self.backbone.num_features, size) for name, size in config.head_sizes.items()}
         )
         self.post_init()
 
     def forward(
-        self, pixel_values: torch.Tensor, labels: Labels | None = None, return_dict: bool | None = None
+        self,
+        pixel_values: torch.Tensor,
+        labels: Labels | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
     ) -> FashionResNetOutput | tuple:
         """`pixel_values`: normalised (batch, 3, H, W), resized to `config.input_size` if that is set.
         `labels`: see `multi_head_loss`."""
         input_size = self.config.input_size
         if input_size is not None and list(pixel_values.shape[-2:]) != input_size:
             pixel_values = F.interpolate(pixel_values, size=tuple(input_size), mode="bilinear", align_corners=False)
-        features = self.backbone(pixel_values.to(self.dtype))
+        pixel_values = pixel_values.to(self.dtype)
+        if self.config.output_hidden_states if output_hidden_states is None else output_hidden_states:
+            feature_map, hidden_states = self.backbone.forward_intermediates(pixel_values)
+            hidden_states = tuple(hidden_states)
+        else:
+            feature_map, hidden_states = self.backbone.forward_features(pixel_values), None
+        features = self.backbone.forward_head(feature_map)
         logits = {name: head(features) for name, head in self.heads.items()}
         loss = None if labels is None else multi_head_loss(logits, labels)
-        output = FashionResNetOutput(loss=loss, logits=logits, pooler_output=features)
+        output = FashionResNetOutput(loss=loss, logits=logits, pooler_output=features, hidden_states=hidden_states)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return output if return_dict else output.to_tuple()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+import numpy as np
 import PIL.Image
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset
 
@@ -22,6 +25,15 @@ logger = logging.getLogger(__name__)
 
 HeadPredictions = dict[str, list[dict[str, Any]]]
 Item = TypeVar("Item")
+
+STREAM_BATCHES = 8  # batches taken at a time from a stream of images (see `FashionAttributesPipeline._stream`)
+
+
+def is_image_stream(inputs: object) -> bool:
+    """Whether `inputs` is a generator, a torch `Dataset` (e.g. `KeyDataset`), a datasets column or another
+    iterable of images, other than a list or tuple, and other than one image that can be iterated over."""
+    one_or_a_list = (str, bytes, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor, Mapping, list, tuple)
+    return isinstance(inputs, (Iterable, Dataset)) and not isinstance(inputs, one_or_a_list)
 
 
 @contextlib.contextmanager
@@ -59,7 +71,9 @@ class FashionAttributesPipeline(Pipeline):
     """Predicts every head of a `FashionResNetModel` for each image.
 
     Inputs: a path, URL, PIL image, array or tensor, or a list of them. Returns, per image,
-    `{head: [{"label": str, "score": float}, ...]}` with `top_k` entries per head (default 1), best first.
+    `{head: [{"label": str, "score": float}, ...]}` with `top_k` entries per head (default 1), best first:
+    a list for a list. Any other iterable of images (a generator, a `KeyDataset`, a datasets column) gives an
+    iterator of answers, taking `STREAM_BATCHES` batches of images from it at a time.
 
     A single unreadable image raises `ImageLoadError` naming it. In a list, an unreadable image does
     not stop the others: its entry is `{"error": "<why, naming the input>"}` and the rest are answered.
@@ -78,14 +92,27 @@ class FashionAttributesPipeline(Pipeline):
     def _sanitize_parameters(self, top_k: int | None = None) -> tuple[dict, dict, dict]:
         forward = {}
         if top_k is not None:
-            if top_k < 1:
-                raise ValueError(f"top_k must be at least 1, got {top_k}")
+            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+                raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}")
             forward["top_k"] = top_k
         return {}, forward, {}
 
-    def __call__(self, inputs: ImageSource | list[ImageSource], batch_size: int | None = None, **kwargs):
+    def __call__(self, inputs: ImageSource | Iterable[ImageSource], batch_size: int | None = None, **kwargs):
+        if is_image_stream(inputs):
+            self._batch_size_or(batch_size)  # a bad size fails now, not at the first answer
+            return self._stream(iter(inputs), batch_size, kwargs)
         with collector_paused():
             return self._answer(inputs, batch_size, kwargs)
+
+    def _stream(self, inputs: Iterator[ImageSource], batch_size: int | None,
+                kwargs: dict) -> Iterator[HeadPredictions | dict[str, str]]:
+        """The answers to an iterable of images, as an iterator: images taken `STREAM_BATCHES` batches at a time,
+        so that the device stays a batch ahead and worker processes start once per chunk, not per batch."""
+        chunk = self._batch_size_or(batch_size) * STREAM_BATCHES
+        while images := list(itertools.islice(inputs, chunk)):
+            with collector_paused():  # not while the caller holds the iterator
+                answers = self._answer(images, batch_size, kwargs)
+            yield from answers
 
     def _answer(self, inputs: ImageSource | list[ImageSource], batch_size: int | None, kwargs: dict):
         if not isinstance(inputs, (list, tuple)):
@@ -104,11 +131,15 @@ class FashionAttributesPipeline(Pipeline):
     def _classify(self, images: list[PIL.Image.Image], batch_size: int | None, kwargs: dict) -> list[HeadPredictions]:
         if not images:
             return []
+        size = self._batch_size_or(batch_size)
+        batches = [images[start : start + size] for start in range(0, len(images), size)]
+        return [answer for batch in super().__call__(batches, **kwargs) for answer in batch]
+
+    def _batch_size_or(self, batch_size: int | None) -> int:
         size = next(given for given in (batch_size, self._batch_size, 1) if given is not None)
         if size < 1:
             raise ValueError(f"batch_size must be at least 1, got {size}")
-        batches = [images[start : start + size] for start in range(0, len(images), size)]
-        return [answer for batch in super().__call__(batches, **kwargs) for answer in batch]
+        return size
 
     def get_iterator(self, inputs: list[list[PIL.Image.Image]], num_workers: int, batch_size: int,
                      preprocess_params: dict, forward_params: dict,
@@ -130,7 +161,7 @@ class FashionAttributesPipeline(Pipeline):
         pixels = self.image_processor.normalize(model_inputs["pixel_values"], dtype=self.model.dtype)
         return {
             name: head_logits.float().softmax(dim=-1).topk(min(top_k, head_logits.shape[-1]))
-            for name, head_logits in self.model(pixel_values=pixels).logits.items()
+            for name, head_logits in self.model(pixel_values=pixels, return_dict=True).logits.items()
         }
 
     def forward(self, model_inputs: dict[str, torch.Tensor], **forward_params) -> dict[str, Any]:

@@ -6,9 +6,11 @@ import json
 import warnings
 
 import pytest
+import safetensors.torch
+import timm
 import torch
 import torch.nn.functional as F
-from conftest import TINY_HEADS, make_tiny_model, tiny_config
+from conftest import TINY_ARCHITECTURE, TINY_HEADS, make_tiny_model, tiny_config
 
 from modeling import (
     DEFAULT_HEAD_SIZES,
@@ -70,14 +72,26 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"input_size": 224}, "input_size"),
         ({"heads": {"season": 4, "usage": 8}}, "'season' needs a list of label names, got 4"),
         ({"heads": {"season": "Summer"}}, "'season' needs a list of label names"),
+        ({"heads": ["Summer", "Fall"]}, "heads must map"),
     ],
     ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
          "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole",
-         "input-size-not-a-list", "head-sizes-not-labels", "head-a-string"],
+         "input-size-not-a-list", "head-sizes-not-labels", "head-a-string", "heads-not-a-mapping"],
 )
-def test_invalid_config_raises_naming_the_problem(kwargs, message):
+@pytest.mark.parametrize("made_by", ["constructor", "from_pretrained"])
+def test_invalid_config_raises_naming_the_problem(kwargs, message, made_by, tmp_path):
     with pytest.raises(ValueError, match=message):
-        FashionResNetConfig(**kwargs)
+        if made_by == "constructor":
+            FashionResNetConfig(**kwargs)
+        else:  # fine-tuning with new heads: the keyword arguments override the saved config's
+            tiny_config().save_pretrained(tmp_path)
+            FashionResNetConfig.from_pretrained(tmp_path, **kwargs)
+
+
+def test_config_overrides_given_to_from_pretrained_are_normalised(tmp_path):
+    tiny_config().save_pretrained(tmp_path)
+    config = FashionResNetConfig.from_pretrained(tmp_path, input_size=(160, 120), heads={"season": ("Fall", "Summer")})
+    assert config.input_size == [160, 120] and config.heads == {"season": ["Fall", "Summer"]}
 
 
 def test_duplicate_label_message_names_the_head():
@@ -113,6 +127,22 @@ def test_output_shapes_per_head(tiny_model, pixels):
     as_tuple = tiny_model(pixels, return_dict=False)
     assert isinstance(as_tuple, tuple)
     assert torch.equal(as_tuple[0]["season"], output.logits["season"])
+
+
+def test_hidden_states_are_the_backbone_stages_when_asked(tiny_model, pixels, tmp_path):
+    with torch.no_grad():
+        plain = tiny_model(pixels)
+        asked = tiny_model(pixels, output_hidden_states=True)
+        _, stages = tiny_model.backbone.forward_intermediates(pixels)
+    assert plain.hidden_states is None
+    assert len(asked.hidden_states) == len(stages) > 1
+    for given, stage in zip(asked.hidden_states, stages):
+        assert torch.equal(given, stage)
+    assert torch.equal(asked.pooler_output, plain.pooler_output)
+    tiny_model.save_pretrained(tmp_path)  # the option set at load time, as transformers models take it
+    from_config = FashionResNetModel.from_pretrained(tmp_path, output_hidden_states=True).eval()
+    with torch.no_grad():
+        assert len(from_config(pixels).hidden_states) == len(stages)
 
 
 def expected_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -300,6 +330,37 @@ def test_new_model_heads_start_small_and_backbone_keeps_timm_init():
         assert torch.count_nonzero(head.bias) == 0
     # timm's ResNet zero-initialises the last BN of each residual block; a generic re-init would not.
     assert torch.count_nonzero(model.backbone.layer1[0].bn2.weight) == 0
+    torch.manual_seed(0)
+    timm_backbone = timm.create_model(TINY_ARCHITECTURE, num_classes=0)
+    for name, tensor in timm_backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[name], tensor), name
+
+
+def test_weights_missing_from_a_checkpoint_are_initialised_and_the_others_loaded(tmp_path):
+    model = make_tiny_model()
+    model.save_pretrained(tmp_path)
+    weights = safetensors.torch.load_file(tmp_path / "model.safetensors")
+    first_conv = next(key for key, tensor in weights.items() if key.startswith("backbone.") and tensor.ndim == 4)
+    missing = [first_conv, *(key for key in weights if key.startswith("backbone.layer1.0.bn1."))]
+    safetensors.torch.save_file({k: v for k, v in weights.items() if k not in missing},
+                                tmp_path / "model.safetensors", metadata={"format": "pt"})  # fmt: skip
+    smaller_season = {**TINY_HEADS, "season": TINY_HEADS["season"][:2]}
+
+    loaded = FashionResNetModel.from_pretrained(tmp_path, heads=smaller_season, ignore_mismatched_sizes=True)
+
+    state = loaded.state_dict()
+    for key, tensor in weights.items():
+        if key not in missing and not key.startswith("heads.season."):
+            assert torch.equal(state[key], tensor), key
+    # Not the empty memory from_pretrained allocates: what timm and torch build (Kaiming conv, BN 1 / 0 / 0 / 1).
+    conv = state[first_conv]
+    kaiming_std = (2 / (conv.shape[0] * conv[0, 0].numel())) ** 0.5  # ResNet's: fan_out, ReLU
+    assert torch.isfinite(conv).all() and 0.8 < conv.std() / kaiming_std < 1.25
+    norm = loaded.backbone.layer1[0].bn1
+    for tensor, value in [(norm.weight, 1), (norm.bias, 0), (norm.running_mean, 0), (norm.running_var, 1)]:
+        assert torch.equal(tensor, torch.full_like(tensor, value))
+    assert loaded.heads["season"].weight.shape[0] == 2 and loaded.heads["season"].weight.std() < 0.05
+    assert torch.isfinite(loaded(torch.randn(2, 3, 80, 60)).logits["season"]).all()
 
 
 def test_processor_for_backbone_matches_model_architecture():

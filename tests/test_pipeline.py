@@ -83,7 +83,7 @@ def test_top_k_set_at_construction(shared_model, shared_processor, rgb_image_pat
     assert all(len(entries) == 2 for entries in classifier(rgb_image_path).values())
 
 
-@pytest.mark.parametrize("top_k", [0, -1])
+@pytest.mark.parametrize("top_k", [0, -1, True, 1.5])
 def test_invalid_top_k_raises(shared_pipeline, rgb_image_path, top_k):
     with pytest.raises(ValueError, match="top_k"):
         shared_pipeline(rgb_image_path, top_k=top_k)
@@ -112,6 +112,27 @@ def test_batch_size_4_on_6_images_equals_single_calls(shared_pipeline, image_pat
     for got, plain, want in zip(batched, unbatched, singles):
         assert_same_predictions(got, want)
         assert_same_predictions(plain, want)
+
+
+@pytest.mark.parametrize("stream", ["generator", "KeyDataset", "datasets column"])
+def test_a_stream_of_images_gives_an_iterator_of_the_list_answers(stream, shared_pipeline, image_paths, tmp_path,
+                                                                   monkeypatch):
+    import datasets
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    images = [*image_paths[:5], tmp_path / "missing.jpg", image_paths[5]]  # one unreadable: answered, not raised
+    rows = datasets.Dataset.from_dict({"image": [str(path) for path in images]})
+    inputs = {"generator": (path for path in images), "KeyDataset": KeyDataset(rows, "image"),
+              "datasets column": rows["image"]}[stream]  # fmt: skip
+    monkeypatch.setattr(modeling.pipeline_fashion_attributes, "STREAM_BATCHES", 2)  # chunks of 2 x 2 images
+    answers = shared_pipeline(inputs, batch_size=2, top_k=2)
+    assert not isinstance(answers, list)
+    answers = list(answers)
+    assert len(answers) == len(images)
+    assert "missing.jpg" in answers[5]["error"]
+    for got, want in zip(answers, shared_pipeline(images, batch_size=2, top_k=2), strict=True):
+        if "error" not in want:
+            assert_same_predictions(got, want)
 
 
 def test_preprocessing_in_worker_processes_gives_the_same_answers(shared_pipeline, image_paths):

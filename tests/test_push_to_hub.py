@@ -182,6 +182,24 @@ def test_a_dry_run_refused_after_staging_leaves_the_staged_files_to_look_at(
     assert f"what was staged is in {dry}: empty it to try again" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("given", ["a file", "a folder with a file"])
+def test_a_dry_run_place_that_is_a_file_or_not_empty_is_refused_untouched(
+    given: str, output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, no_check: list[tuple]
+) -> None:
+    dry = tmp_path / "upload"
+    if given == "a file":
+        dry.write_text("notes")
+        message = f"--dry-run {dry} is a file"
+    else:
+        dry.mkdir()
+        (dry / "notes.txt").write_text("notes")
+        message = f"--dry-run folder {dry} is not empty"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
+    assert message in capsys.readouterr().err
+    assert no_check == []
+    assert dry.read_text() == "notes" if given == "a file" else [p.name for p in dry.iterdir()] == ["notes.txt"]
+
+
 @pytest.mark.parametrize(("missing", "named"), [("metrics.json", "metrics.json"), ("model.safetensors", "*.safetensors")])
 def test_an_incomplete_folder_is_refused_naming_what_it_lacks(
     missing: str, named: str, output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
