@@ -21,7 +21,8 @@ class FashionResNetConfig(PreTrainedConfig):
             A timm architecture name (`timm.list_models()`); its classifier is replaced by the heads.
         heads (`dict[str, list[str]]`, *optional*):
             Ordered mapping of head name to that head's label names (index = class id). Defaults to
-            placeholder names in the sizes of `DEFAULT_HEAD_SIZES`.
+            placeholder names in the sizes of `DEFAULT_HEAD_SIZES`. The single label set that transformers
+            configs carry (`id2label`, `num_labels`: two placeholders by default) is not used.
         drop_rate (`float`, defaults to 0.0):
             Dropout on the pooled features, before the heads.
         drop_path_rate (`float`, defaults to 0.0):
