@@ -143,15 +143,27 @@ class TrainConfig:
     preset: str | None = field(default=None, metadata={"help": "start from PRESETS[NAME]: " + ", ".join(PRESETS)})
 
 
+# What a resumed run may change: where things are written and read from, and how it is watched.
+RUN_CONTROL = ("output_dir", "cache_dir", "resume", "tracker", "keep_checkpoints")
+
+
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     parser = HfArgumentParser(TrainConfig)
-    # The preset sets the defaults that the other flags then override.
+    # The preset sets the defaults that the other flags then override; with --resume, the flags the unfinished
+    # run started with (saved in its checkpoints) do, and a flag given again must not change them.
     chosen, _ = parser.parse_known_args(argv)
     if chosen.preset is not None:
         if chosen.preset not in PRESETS:
             parser.error(f"unknown preset {chosen.preset!r}; choose from {', '.join(PRESETS)}")
         parser.set_defaults(**PRESETS[chosen.preset])
+    checkpoint = latest_checkpoint(Path(chosen.output_dir) / "checkpoints") if chosen.resume else None
+    started_with = json.loads((checkpoint / "progress.json").read_text()).get("flags", {}) if checkpoint else {}
+    parser.set_defaults(**started_with)
     (config,) = parser.parse_args_into_dataclasses(args=argv)
+    changed = [f"--{name} {getattr(config, name)} (it started with {value})"
+               for name, value in started_with.items() if getattr(config, name) != value]  # fmt: skip
+    if changed:
+        parser.error(f"a resumed run goes on with the flags it started with: leave out {', '.join(changed)}")
     at_least_one = ("epochs", "batch_size", "gradient_accumulation_steps", "eval_batch_size", "log_every",
                     "keep_checkpoints")
     if any(getattr(config, name) < 1 for name in at_least_one):
@@ -610,7 +622,7 @@ def main(config: TrainConfig) -> Path:
         accelerator.print(f"no checkpoint in {checkpoints}: starting from scratch")
     progress = json.loads((checkpoint / "progress.json").read_text()) if checkpoint else {
         "epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0, "best": None,
-        "history": []}
+        "history": [], "flags": {k: v for k, v in asdict(config).items() if k not in RUN_CONTROL}}
 
     def model_input(pixels: torch.Tensor) -> torch.Tensor:
         # Reorder while still uint8 (a quarter of the bytes); the normalisation keeps the memory format.

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -122,16 +123,14 @@ def kill_after_second_checkpoint(args: list[str], output: Path) -> None:
     assert not (output / "metrics.json").exists()
 
 
-# A run fitted to a time budget (here all 3 epochs fit) keeps its epochs when resumed, however fast the
-# resuming machine is: a budget that would now fit 1 epoch changes nothing.
-@pytest.mark.parametrize(("budget", "budget_on_resume"),
-                         [([], []), (["--time_budget_s", "3600"], ["--time_budget_s", "0.001"])],
-                         ids=["epochs", "time-budget"])
-def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_path, budget, budget_on_resume):
-    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5",
-            "--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache")]
+# The README's resume command names only the output folder: the run's flags come from its checkpoint. A run
+# fitted to a time budget (here all 3 epochs fit) keeps its epochs, however fast the resuming machine is.
+@pytest.mark.parametrize("budget", [[], ["--time_budget_s", "3600"]], ids=["epochs", "time-budget"])
+def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_path, budget):
+    run_control = ["--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache")]
+    args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5", *run_control]
     kill_after_second_checkpoint([*args, *budget], tmp_path)
-    resumed = launch(*args, *budget_on_resume, "--resume")
+    resumed = launch(*run_control, "--resume")
     assert "resumed from" in resumed.stdout + resumed.stderr
     expected, got = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
     assert got["heads"] == expected["heads"]  # bitwise: same batches, augmentations and optimizer state
@@ -408,6 +407,22 @@ def test_class_weights_favour_rare_classes_and_average_one_per_example():
     weights = train.class_weights(labels, {"head": ["common", "rare", "absent"]}, power=0.5)["head"]
     assert weights[1] > weights[0]
     assert float((weights[:2] * torch.tensor([6.0, 2.0])).sum() / 8) == pytest.approx(1.0)
+
+
+def test_a_resumed_run_takes_the_flags_it_started_with_and_refuses_to_change_them(tmp_path, capsys):
+    started = train.parse_config(["--preset", "h100", "--architecture", "test_resnet", "--epochs", "3",
+                                  "--output_dir", str(tmp_path)])  # fmt: skip
+    checkpoint = tmp_path / "checkpoints" / "checkpoint-00000005"
+    checkpoint.mkdir(parents=True)
+    flags = {name: value for name, value in asdict(started).items() if name not in train.RUN_CONTROL}
+    (checkpoint / "progress.json").write_text(json.dumps({"flags": flags}))
+
+    resumed = train.parse_config(["--output_dir", str(tmp_path), "--resume", "--keep_checkpoints", "4",
+                                  "--architecture", "test_resnet"])  # fmt: skip
+    assert asdict(resumed) == {**asdict(started), "resume": True, "keep_checkpoints": 4}
+    with pytest.raises(SystemExit):
+        train.parse_config(["--output_dir", str(tmp_path), "--resume", "--epochs", "2", "--lr", "0.1"])
+    assert "leave out --epochs 2 (it started with 3), --lr 0.1 (it started with 0.003)" in capsys.readouterr().err
 
 
 def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
