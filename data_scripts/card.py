@@ -125,7 +125,7 @@ fashion-resnet50 model: `articleType`, `baseColour`, `season`, `usage`. {sample_
 ## Source and licence
 
 *Fashion Product Images (Small)* by Param Aggarwal, published on Kaggle under the MIT licence (also on the Hub
-as `ashraq/fashion-product-images-small`). Read from: `{summary['source']}`. Built by
+as `ashraq/fashion-product-images-small`). Read from: `{summary['source_name']}`. Built by
 `python -m data_scripts.prepare` (project fashion-resnet50) with seed {summary['seed']} and validation fraction
 {summary['validation_fraction']}.
 

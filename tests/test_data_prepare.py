@@ -149,7 +149,7 @@ def test_splits_are_stratified_and_share_no_image(prepared: tuple[Path, datasets
     assert len(dataset["train"]) + len(dataset["validation"]) == 14
 
 
-def test_load_dataset_round_trip(prepared: tuple[Path, datasets.DatasetDict]) -> None:
+def test_load_dataset_round_trip(prepared: tuple[Path, datasets.DatasetDict], kaggle_dir: Path) -> None:
     output, dataset = prepared
     loaded = datasets.load_dataset(str(output))
     assert set(loaded) == {"train", "validation"}
@@ -158,6 +158,8 @@ def test_load_dataset_round_trip(prepared: tuple[Path, datasets.DatasetDict]) ->
         assert loaded[split]["id"] == dataset[split]["id"]
     card = (output / "README.md").read_text()
     assert "class_label" in card and "license: mit" in card and "data/train-*" in card
+    # The card goes to the Hub as it is: it names the source folder, not where it lies on this machine.
+    assert f"Read from: `{kaggle_dir.name}`" in card and str(kaggle_dir.parent) not in card
     assert (output / "class_distribution.png").stat().st_size > 0
     assert sorted(p.name for p in (output / "data").iterdir()) == [
         "train-00000-of-00001.parquet",
