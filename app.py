@@ -49,18 +49,25 @@ def predict(classifier: Pipeline, image_path: str | None) -> list[HeadScores | N
     return [{p["label"]: p["score"] for p in prediction[head]} for head in heads]
 
 
+def uploaded_file(upload: dict | None) -> str | None:
+    """The path of an upload as Gradio hands it over unprocessed (its file already moved into Gradio's cache)."""
+    return None if upload is None else upload["path"]
+
+
 def build_demo(classifier: Pipeline, model_name: str) -> gr.Blocks:
     """An image input and one `gr.Label` per head (element id `label-<head>`), updated on upload."""
     with gr.Blocks(title="fashion-resnet50") as demo:
         gr.Markdown(f"# fashion-resnet50\nUpload a product photo (one item, plain background). Model: `{model_name}`")
         with gr.Row():
-            # image_mode=None: the file as uploaded. Gradio's default ("RGB") converts it first, which drops
-            # transparency to black where the processor composites it on white, the photos' background.
-            image = gr.Image(type="filepath", image_mode=None, sources=["upload"], label="product photo", height=400)
+            image = gr.Image(type="filepath", sources=["upload"], label="product photo", height=400)
             with gr.Column():
                 labels = [gr.Label(num_top_classes=TOP_K, label=head, elem_id=f"label-{head}")
                           for head in head_names(classifier)]  # fmt: skip
-        image.change(lambda path: predict(classifier, path), inputs=image, outputs=labels)
+        # preprocess=False: the uploaded file itself goes to the pipeline. Gradio's Image would open it with PIL
+        # first, so that a file PIL cannot read failed there with a generic error instead of the pipeline's
+        # reason, and convert it to RGB, turning transparency black where the processor puts white.
+        image.change(lambda upload: predict(classifier, uploaded_file(upload)), inputs=image, outputs=labels,
+                     preprocess=False)  # fmt: skip
     return demo
 
 
