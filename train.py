@@ -534,9 +534,10 @@ def idle_cores_hint(device: torch.device, num_processes: int, threads: int, core
     """
     if device.type != "cpu" or num_processes != 1 or threads >= cores:
         return None
-    return (f"training on {threads} of {cores} CPU cores (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, as "
-            "`accelerate launch` sets it without a configuration on a machine with no GPU); to use them all, run "
-            "`accelerate config default` once or pass --num_cpu_threads_per_process")
+    return (f"training on {threads} of {cores} CPU cores (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}: "
+            "set so before the launch, or by `accelerate launch`, which does so without a configuration on a machine "
+            "with no GPU); to use them all, run `accelerate config default` once or pass "
+            "--num_cpu_threads_per_process, with OMP_NUM_THREADS unset")
 
 
 def rerun_command(accelerator: Accelerator) -> str:

@@ -244,7 +244,7 @@ def test_a_time_budget_sets_the_number_of_epochs_up_to_the_given_one(uninterrupt
 def test_a_lone_cpu_process_with_idle_cores_is_told_how_to_use_them(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what `accelerate launch` sets without a configuration
     hint = train.idle_cores_hint(torch.device("cpu"), num_processes=1, threads=1, cores=2)
-    assert "1 of 2 CPU cores (OMP_NUM_THREADS=1," in hint and "accelerate config default" in hint
+    assert "1 of 2 CPU cores (OMP_NUM_THREADS=1:" in hint and "accelerate config default" in hint
     assert train.idle_cores_hint(torch.device("cpu"), num_processes=1, threads=2, cores=2) is None
     # Several processes share the cores on purpose, and a GPU does the work itself.
     assert train.idle_cores_hint(torch.device("cpu"), num_processes=2, threads=1, cores=2) is None
