@@ -23,7 +23,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -540,14 +540,33 @@ def idle_cores_hint(device: torch.device, num_processes: int, threads: int, core
             "--num_cpu_threads_per_process, with OMP_NUM_THREADS unset")
 
 
+def mixed_precision(accelerator: Accelerator) -> str:
+    """The precision the run trains in: accelerate takes fp16 on a CPU and trains in fp32 there."""
+    return accelerator.mixed_precision if accelerator.native_amp else "no"
+
+
 def rerun_command(accelerator: Accelerator) -> str:
     """The command that trains this run again, however it was started: the launcher's settings are the
     accelerator's (a CPU run stays on the CPU, with its threads), not what argv shows."""
     launcher = ["accelerate", "launch", "--num_processes", str(accelerator.num_processes),
-                "--mixed_precision", accelerator.mixed_precision]
+                "--mixed_precision", mixed_precision(accelerator)]
     if accelerator.device.type == "cpu":
-        launcher += ["--cpu", "--num_cpu_threads_per_process", str(torch.get_num_threads())]
+        threads = ["--num_cpu_threads_per_process", str(torch.get_num_threads())]
+        if accelerator.num_processes > 1:  # `--cpu` starts one process; several are `--multi_gpu` kept on the CPU
+            launcher = ["ACCELERATE_USE_CPU=true", *launcher, "--multi_gpu", *threads]
+        else:
+            launcher += ["--cpu", *threads]
     return shlex.join([*launcher, *sys.argv])
+
+
+def average_over_processes(buffers: Iterable[torch.Tensor], accelerator: Accelerator) -> None:
+    """Replace each floating-point buffer (BatchNorm's running statistics) by its mean over the processes.
+
+    Without SyncBatchNorm (on CPUs), each process's statistics are those of its own share of the batches, so
+    each process evaluated another model than the one the main process saves."""
+    for buffer in buffers:
+        if buffer.is_floating_point():
+            buffer.copy_(accelerator.reduce(buffer, reduction="mean"))
 
 
 def library_versions() -> dict[str, str]:
@@ -568,6 +587,9 @@ def main(config: TrainConfig) -> Path:
     if config.mixup_alpha and (config.batch_size // accelerator.num_processes) % 2:
         raise SystemExit(f"--mixup_alpha pairs the images of a batch: --batch_size {config.batch_size} must give each "
                          f"of the {accelerator.num_processes} processes an even number")
+    if mixed_precision(accelerator) != accelerator.mixed_precision:
+        accelerator.print(f"mixed precision {accelerator.mixed_precision} does not run on {accelerator.device.type}: "
+                          "training in fp32")
     hint = idle_cores_hint(accelerator.device, accelerator.num_processes, torch.get_num_threads(),
                            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     if hint:
@@ -596,8 +618,10 @@ def main(config: TrainConfig) -> Path:
 
     model = build_model(config, heads)
     backbone_init = load_backbone_weights(model, config.backbone_weights)
+    # BN statistics over the global batch; elsewhere, averaged over the processes before each evaluation.
+    statistics_per_process = accelerator.num_processes > 1 and accelerator.device.type != "cuda"
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the global batch
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -742,6 +766,8 @@ def main(config: TrainConfig) -> Path:
 
         train_loss, train_rate = losses.epoch_summary()
         progress["epoch"] = epoch + 1
+        if statistics_per_process:
+            average_over_processes(evaluated.buffers(), accelerator)
         results = evaluate_heads(evaluated, accelerator, model_input, valid, valid_loader, heads)
         progress["train_seconds"] = clock.elapsed()
         summary = {
@@ -805,7 +831,7 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "time_budget": progress.get("time_budget"),
         "hardware": hardware(accelerator.device),
         "num_processes": accelerator.num_processes,
-        "mixed_precision": accelerator.mixed_precision,
+        "mixed_precision": mixed_precision(accelerator),
         "library_versions": library_versions(),
         "torch_threads": torch.get_num_threads(),
         "command": rerun_command(accelerator),

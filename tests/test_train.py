@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import accelerate
 import pytest
 import safetensors.torch
 import timm
@@ -87,14 +88,19 @@ def test_output_folder_is_complete_and_pipeline_matches_evaluation(uninterrupted
                  "README.md", "modeling_fashion_resnet.py", "pipeline_fashion_attributes.py"):
         assert (uninterrupted / name).exists(), name
     metrics = read_json(uninterrupted, "metrics.json")
-    # Predict the validation images with the saved folder in a fresh process (no `modeling` import) and
-    # rebuild the evaluation's confusion matrices from the pipeline's answers.
+    assert predicted_confusion_matrices(uninterrupted, tiny_dataset) == {
+        head: scores["confusion_matrix"] for head, scores in metrics["heads"].items()}
+
+
+def predicted_confusion_matrices(folder: Path, dataset: Path) -> dict[str, list[list[int]]]:
+    """The validation images of `dataset` predicted with the saved `folder` in a fresh process (no `modeling`
+    import), as the evaluation's confusion matrices."""
     script = f"""
 import json, sys
 from datasets import load_dataset
 from transformers import pipeline
-validation = load_dataset({str(tiny_dataset)!r}, split="validation")
-pipe = pipeline(model={str(uninterrupted)!r}, trust_remote_code=True)
+validation = load_dataset({str(dataset)!r}, split="validation")
+pipe = pipeline(model={str(folder)!r}, trust_remote_code=True)
 heads = pipe.model.config.heads
 matrices = {{h: [[0] * len(labels) for _ in labels] for h, labels in heads.items()}}
 for row, answer in zip(validation, pipe([row["image"] for row in validation], batch_size=8)):
@@ -103,12 +109,10 @@ for row, answer in zip(validation, pipe([row["image"] for row in validation], ba
 assert "modeling" not in sys.modules
 print(json.dumps(matrices))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=uninterrupted.parent, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", script], cwd=folder.parent, capture_output=True, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    matrices = json.loads(result.stdout.strip().splitlines()[-1])
-    for head, scores in metrics["heads"].items():
-        assert matrices[head] == scores["confusion_matrix"], head
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def kill_after_second_checkpoint(args: list[str], output: Path) -> None:
@@ -175,9 +179,29 @@ def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, 
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
     training = read_json(tmp_path, "training.json")
     assert training["num_processes"] == 2
-    # The command reruns it as it ran, whatever launched it: on the CPU, with its threads.
-    assert training["command"].startswith("accelerate launch --num_processes 2 --mixed_precision no --cpu "
-                                          "--num_cpu_threads_per_process ")
+    # The command reruns it as it ran, whatever launched it: two processes (not `--cpu`'s one) on the CPU.
+    assert training["command"].startswith("ACCELERATE_USE_CPU=true accelerate launch --num_processes 2 "
+                                          "--mixed_precision no --multi_gpu --num_cpu_threads_per_process ")
+    # BatchNorm statistics averaged over the processes before each evaluation: the saved model is the one
+    # evaluated, on whichever process evaluated each image.
+    assert predicted_confusion_matrices(tmp_path, tiny_dataset) == {h: s["confusion_matrix"] for h, s in two["heads"].items()}
+
+
+def averaged_batchnorm_statistics() -> None:
+    """Run in each of two CPU processes: each process's own statistics in, the same averages out."""
+    accelerator = accelerate.Accelerator(cpu=True)
+    norm = torch.nn.BatchNorm2d(3)
+    norm.running_mean.fill_(accelerator.process_index)
+    norm.running_var.fill_(1.0 + 2 * accelerator.process_index)
+    norm.num_batches_tracked.fill_(7)
+    train.average_over_processes(norm.buffers(), accelerator)
+    assert norm.running_mean.tolist() == [0.5] * 3 and norm.running_var.tolist() == [2.0] * 3
+    assert norm.num_batches_tracked.item() == 7
+
+
+def test_batchnorm_statistics_are_averaged_over_cpu_processes():
+    # Without SyncBatchNorm (CPU), every process evaluates, as the main one saves, the averaged statistics.
+    accelerate.debug_launcher(averaged_batchnorm_statistics, num_processes=2)
 
 
 def test_compiled_upscaling_run_trains_like_eager_and_compilation_is_not_training_time(tiny_dataset, tmp_path,
