@@ -143,6 +143,16 @@ class TrainConfig:
     preset: str | None = field(default=None, metadata={"help": "start from PRESETS[NAME]: " + ", ".join(PRESETS)})
 
 
+# Checked before anything is loaded: out of range, a flag would fail deep in a run, or quietly do nothing.
+FLAG_RANGES: list[tuple[tuple[str, ...], Callable[[float], bool], str]] = [
+    (("epochs", "batch_size", "gradient_accumulation_steps", "eval_batch_size", "log_every", "keep_checkpoints",
+      "image_height", "image_width"), lambda value: value >= 1, "at least 1"),
+    (("time_budget_s", "weight_decay", "class_weight_power", "mixup_alpha", "max_shift", "checkpoint_every"),
+     lambda value: value >= 0, "0 or more"),
+    (("label_smoothing", "drop_rate", "drop_path_rate", "ema_decay"), lambda value: 0 <= value < 1, "in [0, 1)"),
+    (("warmup_fraction",), lambda value: 0 <= value <= 1, "in [0, 1]"),
+    (("lr",), lambda value: value > 0, "more than 0"),
+]
 # What a resumed run may change: where things are written and read from, and how it is watched.
 RUN_CONTROL = ("output_dir", "cache_dir", "resume", "tracker", "keep_checkpoints")
 
@@ -164,16 +174,12 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
                for name, value in started_with.items() if getattr(config, name) != value]  # fmt: skip
     if changed:
         parser.error(f"a resumed run goes on with the flags it started with: leave out {', '.join(changed)}")
-    at_least_one = ("epochs", "batch_size", "gradient_accumulation_steps", "eval_batch_size", "log_every",
-                    "keep_checkpoints")
-    if any(getattr(config, name) < 1 for name in at_least_one):
-        parser.error(f"{', '.join('--' + name for name in at_least_one)} must be at least 1")
+    for names, valid, wanted in FLAG_RANGES:
+        for name in names:
+            if not valid(getattr(config, name)):
+                parser.error(f"--{name} must be {wanted}, got {getattr(config, name):g}")
     if config.input_size is not None and (len(config.input_size) != 2 or min(config.input_size) < 1):
         parser.error(f"--input_size takes a height and a width, got {config.input_size}")
-    if config.time_budget_s < 0:
-        parser.error(f"--time_budget_s must be 0 (no budget) or more, got {config.time_budget_s:g}")
-    if config.mixup_alpha < 0:
-        parser.error(f"--mixup_alpha must be 0 (no mixup) or more, got {config.mixup_alpha:g}")
     return config
 
 
@@ -189,6 +195,8 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     """A prepared dataset (folder or Hub id) as it is; raw data (a Kaggle folder, a Parquet file or a Hub
     dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache (by the
     process with `prepare_here`; the others read what it wrote)."""
+    if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():  # a path, not a Hub id
+        raise SystemExit(f"--dataset {source}: no such file or folder")
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
         splits = data_scripts.load_prepared(source)
         features = splits["train"].features
@@ -602,6 +610,15 @@ def main(config: TrainConfig) -> Path:
         raise SystemExit(f"{checkpoints} holds the checkpoints of an unfinished run: pass --resume to continue it, "
                          "or delete that folder to start again")
 
+    if not config.resume and (output_dir / "training.json").is_file() and accelerator.is_main_process:
+        # A finished run's folder: its reports would describe this run's weights until it writes its own, and
+        # for good if it stopped before (or had no dataset summary to copy).
+        accelerator.print(f"{output_dir} holds a finished run: replacing it")
+        for name in REPORTS:
+            if (output_dir / name).is_dir():
+                shutil.rmtree(output_dir / name)
+            (output_dir / name).unlink(missing_ok=True)
+
     with accelerator.main_process_first():
         splits = load_splits(config.dataset, cache_dir, prepare_here=accelerator.is_main_process)
         heads = {head: splits["train"].features[head].names for head in data_scripts.HEADS}
@@ -806,6 +823,9 @@ def main(config: TrainConfig) -> Path:
         # reports can still be resumed.
         shutil.rmtree(checkpoints, ignore_errors=True)
     return output_dir
+
+
+REPORTS = ["metrics.json", "training.json", "dataset_summary.json", "README.md", "images"]  # by write_reports
 
 
 def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: dict, backbone_init: str,

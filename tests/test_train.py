@@ -282,18 +282,21 @@ def test_a_preset_sets_defaults_that_flags_override(flags):
     assert all(getattr(config, name) == value for name, value in train.PRESETS["h100"].items() if name != "batch_size")
 
 
-def test_a_negative_mixup_alpha_is_refused(capsys):
+@pytest.mark.parametrize(("flag", "value", "wanted"), [
+    ("--log_every", "0", "at least 1"),  # divided by zero at the first step
+    ("--keep_checkpoints", "0", "at least 1"),  # kept them all
+    ("--eval_batch_size", "0", "at least 1"),
+    ("--mixup_alpha", "-0.2", "0 or more"),
+    ("--max_shift", "-2", "0 or more"),  # failed in torch after the data was loaded
+    ("--ema_decay", "-0.5", "in [0, 1)"),  # trained with no average at all
+    ("--label_smoothing", "2", "in [0, 1)"),
+    ("--warmup_fraction", "3", "in [0, 1]"),
+    ("--lr", "-1", "more than 0"),
+])  # fmt: skip
+def test_flags_out_of_range_are_refused_before_anything_is_loaded(flag, value, wanted, capsys):
     with pytest.raises(SystemExit):
-        train.parse_config(["--mixup_alpha", "-0.2"])
-    assert "--mixup_alpha" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("flag", ["--log_every", "--keep_checkpoints", "--eval_batch_size"])
-def test_counts_and_intervals_below_one_are_refused(flag, capsys):
-    # --log_every 0 divided by zero at the first step; --keep_checkpoints 0 kept them all.
-    with pytest.raises(SystemExit):
-        train.parse_config([flag, "0"])
-    assert f"{flag}" in capsys.readouterr().err
+        train.parse_config([flag, value])
+    assert f"{flag} must be {wanted}, got {value}" in capsys.readouterr().err
 
 
 def test_a_fresh_run_refuses_an_unfinished_runs_checkpoints(tiny_dataset, tmp_path):
@@ -306,6 +309,20 @@ def test_a_fresh_run_refuses_an_unfinished_runs_checkpoints(tiny_dataset, tmp_pa
     assert stale.is_dir()
 
 
+def test_a_new_run_in_a_finished_runs_folder_leaves_none_of_its_reports(tiny_dataset, tmp_path):
+    # The earlier run had a dataset summary to copy, this one has none: the card must not describe the other data.
+    output = tmp_path / "out"
+    (output / "images").mkdir(parents=True)
+    for name in ("training.json", "metrics.json", "dataset_summary.json", "README.md", "images/curves.png", "notes.txt"):
+        (output / name).write_text("{}")
+    result = launch(*TINY, "--dataset", str(tiny_dataset), "--epochs", "1", "--output_dir", str(output),
+                    "--cache_dir", str(tmp_path / "cache"), processes=0)  # fmt: skip
+    assert f"{output} holds a finished run: replacing it" in result.stdout
+    assert not (output / "dataset_summary.json").exists() and not (output / "images" / "curves.png").exists()
+    assert read_json(output, "training.json")["dataset"] == str(tiny_dataset)
+    assert (output / "notes.txt").read_text() == "{}"  # not the run's: kept
+
+
 def test_a_head_without_a_labelled_validation_image_is_named(tmp_path):
     dataset = make_dataset(tmp_path / "data", range(32), range(16))
     validation = dataset / "data" / "validation-00000-of-00001.parquet"
@@ -314,6 +331,12 @@ def test_a_head_without_a_labelled_validation_image_is_named(tmp_path):
     result = launch(*TINY, "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), check=False)
     assert result.returncode != 0
     assert f"no validation image of {dataset} has a label for usage" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["./no-such-data", "/no/such/data", "~/no-such-data"])
+def test_a_dataset_path_that_does_not_exist_is_named_not_looked_up_on_the_hub(missing, tmp_path):
+    with pytest.raises(SystemExit, match=f"--dataset {missing}: no such file or folder"):
+        train.load_splits(missing, tmp_path)
 
 
 def test_input_size_needs_a_height_and_a_width(capsys):
