@@ -371,13 +371,8 @@ def evaluate_heads(model, accelerator: Accelerator, model_input: Callable[[torch
     results = {}
     for column, (name, names) in enumerate(heads.items()):
         known = references[:, column] != IGNORE_INDEX
-        scores = metric.compute(predictions=predictions[known, column], references=references[known, column],
-                                num_classes=len(names))
-        scores["per_class"] = {
-            label: {"accuracy": accuracy, "support": support}
-            for label, accuracy, support in zip(names, scores.pop("per_class_accuracy"), scores.pop("support"))
-        }
-        results[name] = scores
+        results[name] = metric.compute(predictions=predictions[known, column], references=references[known, column],
+                                       labels=names)
     return results
 
 

@@ -8,14 +8,15 @@ import json
 import time
 from pathlib import Path
 
+import evaluate
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix, f1_score
 from transformers import pipeline
 
 from modeling import TASK, FashionImageProcessor, FashionResNetConfig, FashionResNetModel, multi_head_loss
 
 FIXTURE_IMAGES = Path(__file__).parent / "fixtures" / "images"
+HEAD_METRICS = str(Path(__file__).parents[1] / "metrics" / "head_metrics")
 
 # The fixture images' labels, from the dataset's styles.csv.
 FIXTURE_LABELS = {
@@ -45,26 +46,13 @@ def fixture_heads() -> dict[str, list[str]]:
     }
 
 
-def _head_metrics(labels: list[str], truth: np.ndarray, predicted: np.ndarray) -> dict:
-    matrix = confusion_matrix(truth, predicted, labels=range(len(labels)))
-    support = matrix.sum(axis=1)
-    return {
-        "accuracy": float((truth == predicted).mean()),
-        "macro_f1": float(f1_score(truth, predicted, average="macro")),
-        "per_class": {
-            label: {"accuracy": float(matrix[i, i] / support[i]) if support[i] else None, "support": int(support[i])}
-            for i, label in enumerate(labels)
-        },
-        "confusion_matrix": matrix.tolist(),
-    }
-
-
 def _evaluate(model: FashionResNetModel, pixels: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict:
     model.eval()
     with torch.no_grad():
         logits = model(pixel_values=pixels).logits
+    metric = evaluate.load(HEAD_METRICS)  # train.py's
     return {
-        head: _head_metrics(labels, targets[head].numpy(), logits[head].argmax(-1).numpy())
+        head: metric.compute(predictions=logits[head].argmax(-1), references=targets[head], labels=labels)
         for head, labels in model.config.heads.items()
     }
 

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import accelerate
+import evaluate
 import pytest
 import safetensors.torch
 import timm
@@ -87,6 +88,9 @@ def test_output_folder_is_complete_and_pipeline_matches_evaluation(uninterrupted
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "training.json",
                  "README.md", "modeling_fashion_resnet.py", "pipeline_fashion_attributes.py"):
         assert (uninterrupted / name).exists(), name
+    # The labels are the dataset's ClassLabel names, in their order: a class id means the same in both.
+    features = datasets.load_dataset(str(tiny_dataset), split="train").features
+    assert read_json(uninterrupted, "config.json")["heads"] == {h: features[h].names for h in data_scripts.HEADS}
     metrics = read_json(uninterrupted, "metrics.json")
     assert predicted_confusion_matrices(uninterrupted, tiny_dataset) == {
         head: scores["confusion_matrix"] for head, scores in metrics["heads"].items()}
@@ -447,6 +451,18 @@ def test_stochastic_depth_and_dropout_reach_the_model_a_run_trains():
     assert (model.config.drop_path_rate, model.config.drop_rate) == (0.1, 0.2)
     drop_path = [module.drop_prob for module in model.modules() if isinstance(module, timm.layers.DropPath)]
     assert drop_path[-1] == pytest.approx(0.1)  # rising over the blocks to the given rate
+
+
+def test_head_metrics_by_hand():
+    # True 0 0 1 1 2, predicted 0 1 1 1 0; class "d" has no example. F1: a 1/2, b 4/5, c 0; d is left out of
+    # the macro average (it has no recall), so macro-F1 = (0.5 + 0.8 + 0) / 3.
+    scores = evaluate.load(train.HEAD_METRICS).compute(predictions=[0, 1, 1, 1, 0], references=[0, 0, 1, 1, 2],
+                                                       labels=["a", "b", "c", "d"])  # fmt: skip
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["macro_f1"] == pytest.approx(1.3 / 3)
+    assert scores["per_class"] == {"a": {"accuracy": 0.5, "support": 2}, "b": {"accuracy": 1.0, "support": 2},
+                                   "c": {"accuracy": 0.0, "support": 1}, "d": {"accuracy": None, "support": 0}}
+    assert scores["confusion_matrix"] == [[1, 1, 0, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
 
 
 def test_class_weights_favour_rare_classes_and_average_one_per_example():
