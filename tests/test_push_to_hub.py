@@ -42,6 +42,8 @@ class RecordingHub:
         def method(api: HfApi, *args, **kwargs):
             self.tokens.add(api.token)
             self.calls.append((name, {"args": args, **kwargs}))
+            if name == "create_commit":  # read now: the staged files are gone once push_to_hub returns
+                self.committed = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in args[1]}
             if name in self.fail:
                 raise self.fail[name]
             if name == "create_commit":
@@ -54,8 +56,7 @@ class RecordingHub:
         return [name for name, _ in self.calls]
 
     def committed_paths(self) -> set[str]:
-        (operations,) = [call["args"][1] for name, call in self.calls if name == "create_commit"]
-        return {op.path_in_repo for op in operations}
+        return set(self.committed)
 
 
 @pytest.fixture()
@@ -94,6 +95,18 @@ def test_dry_run_writes_the_upload_folder_which_loads_in_a_fresh_process(
     assert 'pipeline(model="me/fashion"' in (dry / "README.md").read_text()
 
 
+def test_a_folder_that_does_not_load_in_a_fresh_process_is_refused(
+    output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    hub = RecordingHub(monkeypatch)
+    code = output_dir / "modeling_fashion_resnet.py"
+    code.write_text(code.read_text() + "\nraise ImportError('this copy of the model code is broken')\n")
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
+    assert hub.calls == []
+    err = capsys.readouterr().err
+    assert "does not load in a fresh process" in err and "this copy of the model code is broken" in err
+
+
 def test_the_records_are_published_without_the_trainers_folders(
     output_dir: Path, tmp_path: Path, no_check: list[tuple]
 ) -> None:
@@ -116,6 +129,8 @@ def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
     no_check: list[tuple],
 ) -> None:  # fmt: skip
     monkeypatch.setenv("HF_TOKEN", SECRET)
+    training = json.loads((output_dir / "training.json").read_text())
+    (output_dir / "training.json").write_text(json.dumps(training | {"dataset": "/home/alice/prepared"}))
     hub = RecordingHub(monkeypatch)
     argv = [str(output_dir), "--repo-id", "me/fashion", "--private", "--revision", "exp", "--tag", "v1",
             "--commit-message", "first model", "--token", SECRET]  # fmt: skip
@@ -123,6 +138,11 @@ def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
     assert len(no_check) == 1  # checked before sending
     assert hub.names() == ["create_repo", "create_branch", "create_commit", "create_tag"]
     assert hub.committed_paths() == MODEL_REPO_FILES
+    # What is sent is the staged repo, not the trained folder: the card made for this repo id, the records
+    # without the trainer's folders, the weights as trained.
+    assert b'pipeline(model="me/fashion"' in hub.committed["README.md"]
+    assert json.loads(hub.committed["training.json"])["dataset"] == "prepared"
+    assert hub.committed["model.safetensors"] == (output_dir / "model.safetensors").read_bytes()
     calls = dict(hub.calls)
     assert calls["create_repo"]["private"] is True and calls["create_repo"]["exist_ok"] is True
     assert calls["create_branch"]["branch"] == "exp"
