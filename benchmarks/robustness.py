@@ -57,7 +57,7 @@ def head_scores(classifier: Pipeline, images: list[PIL.Image.Image], data: Label
         pairs = [(index[answer[head][0]["label"]], label)
                  for answer, label in zip(predictions, data.labels[head]) if label >= 0]
         predicted, references = zip(*pairs)
-        result = metric.compute(predictions=predicted, references=references, num_classes=len(names))
+        result = metric.compute(predictions=predicted, references=references, labels=names)
         scores[head] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
     return scores
 

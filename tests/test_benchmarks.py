@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import inference_throughput, robustness, summary, train_throughput
+from benchmarks.common import load_images
 from modeling import load_rgb_image
 from test_train import launch, make_dataset
 
@@ -115,6 +116,28 @@ def test_robustness(trained, robust):
     assert result["accuracy_difference_points"] == {
         head: round(100 * (result["upscaled"][head]["accuracy"] - result["native"][head]["accuracy"]), 2)
         for head in HEADS}
+    assert result["within_target"] == all(drop >= -3 for drop in result["accuracy_difference_points"].values())
+    # At native size, through the pipeline, the model scores exactly what train.py measured (fp32, CPU).
+    trained_metrics = json.loads((folder / "model" / "metrics.json").read_text())["heads"]
+    assert {head: scores["accuracy"] for head, scores in result["native"].items()} == {
+        head: scores["accuracy"] for head, scores in trained_metrics.items()}
+
+
+def test_robustness_scores_the_photos_enlarged_and_recompressed(trained, dataset, monkeypatch, tmp_path):
+    folder, _, _ = trained
+    scored, score = [], robustness.head_scores
+
+    def recorded(classifier, images, *args):
+        scored.append(images)
+        return score(classifier, images, *args)
+
+    monkeypatch.setattr(robustness, "head_scores", recorded)
+    run(robustness.main, "--model", str(folder / "model"), "--dataset", str(dataset), "--limit", "4",
+        "--size", "120x160", "--jpeg-quality", "50", "--output", str(tmp_path / "robustness.json"))
+    native, enlarged = scored
+    assert [image.size for image in native] == [image.size for image in load_images(str(dataset), limit=4).images]
+    assert [image.size for image in enlarged] == [(120, 160)] * 4
+    assert enlarged == [robustness.enlarge(image, (120, 160), 50) for image in native]
 
 
 def test_enlarge_gives_the_requested_size():
