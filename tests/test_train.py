@@ -313,6 +313,28 @@ def test_a_fresh_run_refuses_an_unfinished_runs_checkpoints(tiny_dataset, tmp_pa
     assert stale.is_dir()
 
 
+def test_the_best_epoch_is_the_one_saved_not_the_last(tiny_dataset, tmp_path, monkeypatch):
+    # The evaluation is made to rank the first of two epochs best: the folder must hold that epoch's weights.
+    evaluated, evaluate_heads = [], train.evaluate_heads
+
+    def first_epoch_best(model, *args):
+        evaluated.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
+        results = evaluate_heads(model, *args)
+        return {head: scores | {"accuracy": 0.9 if len(evaluated) == 1 else 0.1} for head, scores in results.items()}
+
+    monkeypatch.setattr(train, "evaluate_heads", first_epoch_best)
+    output = tmp_path / "out"
+    try:
+        train.main(train.parse_config([*TINY, "--dataset", str(tiny_dataset), "--epochs", "2", "--output_dir",
+                                       str(output), "--cache_dir", str(tmp_path / "cache")]))  # fmt: skip
+    finally:
+        accelerate.state.AcceleratorState._reset_state(reset_partial_state=True)  # this process is not a run's
+    assert read_json(output, "metrics.json")["best_epoch"] == 1
+    saved = safetensors.torch.load_file(output / "model.safetensors")
+    assert all(torch.equal(tensor, evaluated[0][name]) for name, tensor in saved.items())
+    assert not all(torch.equal(tensor, evaluated[1][name]) for name, tensor in saved.items())
+
+
 def test_a_new_run_in_a_finished_runs_folder_leaves_none_of_its_reports(tiny_dataset, tmp_path):
     # The earlier run had a dataset summary to copy, this one has none: the card must not describe the other data.
     output = tmp_path / "out"
