@@ -15,7 +15,6 @@ from conftest import TINY_ARCHITECTURE, TINY_HEADS, make_tiny_model, tiny_config
 from modeling import (
     DEFAULT_HEAD_SIZES,
     IGNORE_INDEX,
-    FashionImageProcessor,
     FashionResNetConfig,
     FashionResNetModel,
     FashionResNetOutput,
@@ -361,13 +360,6 @@ def test_weights_missing_from_a_checkpoint_are_initialised_and_the_others_loaded
         assert torch.equal(tensor, torch.full_like(tensor, value))
     assert loaded.heads["season"].weight.shape[0] == 2 and loaded.heads["season"].weight.std() < 0.05
     assert torch.isfinite(loaded(torch.randn(2, 3, 80, 60)).logits["season"]).all()
-
-
-def test_processor_for_backbone_matches_model_architecture():
-    processor = FashionImageProcessor.for_backbone("test_resnet")
-    import timm
-
-    assert processor.image_mean == list(timm.models.get_pretrained_cfg("test_resnet").mean)
 
 
 @pytest.mark.xfail(

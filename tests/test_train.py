@@ -307,7 +307,8 @@ def test_a_fresh_run_refuses_an_unfinished_runs_checkpoints(tiny_dataset, tmp_pa
     # Trained on, it would mix its checkpoints with the earlier run's (or crash writing one of the same step).
     stale = tmp_path / "out" / "checkpoints" / "checkpoint-00000005"
     stale.mkdir(parents=True)
-    result = launch(*TINY, "--dataset", str(tiny_dataset), "--output_dir", str(tmp_path / "out"), check=False)
+    result = launch(*TINY, "--dataset", str(tiny_dataset), "--output_dir", str(tmp_path / "out"), processes=0,
+                    check=False)
     assert result.returncode != 0
     assert f"{stale.parent} holds the checkpoints of an unfinished run: pass --resume" in result.stderr
     assert stale.is_dir()
@@ -354,7 +355,7 @@ def test_a_head_without_a_labelled_validation_image_is_named(tmp_path):
     validation = dataset / "data" / "validation-00000-of-00001.parquet"
     split = datasets.Dataset.from_parquet(str(validation))
     split.map(lambda row: {"usage": -1}, features=split.features).to_parquet(validation)  # -1: missing
-    result = launch(*TINY, "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), check=False)
+    result = launch(*TINY, "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), processes=0, check=False)
     assert result.returncode != 0
     assert f"no validation image of {dataset} has a label for usage" in result.stderr
 
