@@ -84,6 +84,8 @@ class FashionResNetPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
+    # `device_map` over several devices must not split a residual block: its sum needs both branches on one.
+    _no_split_modules = ["BasicBlock", "Bottleneck"]
 
     @classmethod
     def from_pretrained(cls, *args, use_safetensors: bool | None = True, **kwargs):

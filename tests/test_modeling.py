@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import accelerate
 import pytest
 import safetensors.torch
 import timm
@@ -333,6 +334,16 @@ def test_new_model_heads_start_small_and_backbone_keeps_timm_init():
     timm_backbone = timm.create_model(TINY_ARCHITECTURE, num_classes=0)
     for name, tensor in timm_backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[name], tensor), name
+
+
+def test_a_device_map_over_two_devices_keeps_each_residual_block_whole():
+    with accelerate.init_empty_weights():
+        model = FashionResNetModel(FashionResNetConfig(architecture="resnet50", heads=TINY_HEADS))
+    total = accelerate.utils.compute_module_sizes(model)[""]
+    device_map = accelerate.infer_auto_device_map(model, max_memory={0: total // 2, 1: total},
+                                                  no_split_module_classes=model._no_split_modules)  # fmt: skip
+    assert set(device_map.values()) == {0, 1}  # split, but between blocks
+    assert all(key.count(".") <= 2 for key in device_map if key.startswith("backbone.layer")), device_map
 
 
 def test_weights_missing_from_a_checkpoint_are_initialised_and_the_others_loaded(tmp_path):
