@@ -605,15 +605,6 @@ def main(config: TrainConfig) -> Path:
         raise SystemExit(f"{checkpoints} holds the checkpoints of an unfinished run: pass --resume to continue it, "
                          "or delete that folder to start again")
 
-    if not config.resume and (output_dir / "training.json").is_file() and accelerator.is_main_process:
-        # A finished run's folder: its reports would describe this run's weights until it writes its own, and
-        # for good if it stopped before (or had no dataset summary to copy).
-        accelerator.print(f"{output_dir} holds a finished run: replacing it")
-        for name in REPORTS:
-            if (output_dir / name).is_dir():
-                shutil.rmtree(output_dir / name)
-            (output_dir / name).unlink(missing_ok=True)
-
     with accelerator.main_process_first():
         splits = load_splits(config.dataset, cache_dir, prepare_here=accelerator.is_main_process)
         heads = {head: splits["train"].features[head].names for head in data_scripts.HEADS}
@@ -659,7 +650,18 @@ def main(config: TrainConfig) -> Path:
         accelerator.print(f"no checkpoint in {checkpoints}: starting from scratch")
     progress = json.loads((checkpoint / "progress.json").read_text()) if checkpoint else {
         "epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0, "best": None,
-        "history": [], "flags": {k: v for k, v in asdict(config).items() if k not in RUN_CONTROL}}
+        "history": []}
+    # What a resume needs to go on as the run started (checkpoints from before this was saved lack it).
+    progress.setdefault("flags", {k: v for k, v in asdict(config).items() if k not in RUN_CONTROL})
+    progress.setdefault("command", rerun_command(accelerator))
+    if checkpoint is None and (output_dir / "training.json").is_file() and accelerator.is_main_process:
+        # A finished run's folder: its reports would describe this run's weights until it writes its own, and
+        # for good if it stopped before (or had no dataset summary to copy).
+        accelerator.print(f"{output_dir} holds a finished run: replacing it")
+        for name in REPORTS:
+            if (output_dir / name).is_dir():
+                shutil.rmtree(output_dir / name)
+            (output_dir / name).unlink(missing_ok=True)
 
     def model_input(pixels: torch.Tensor) -> torch.Tensor:
         # Reorder while still uint8 (a quarter of the bytes); the normalisation keeps the memory format.
@@ -849,7 +851,7 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
         "mixed_precision": mixed_precision(accelerator),
         "library_versions": library_versions(),
         "torch_threads": torch.get_num_threads(),
-        "command": rerun_command(accelerator),
+        "command": progress["command"],  # the command the run started with, not that of a resume
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output_dir / "training.json").write_text(json.dumps(training, indent=2))

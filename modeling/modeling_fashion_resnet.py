@@ -97,15 +97,16 @@ class FashionResNetPreTrainedModel(PreTrainedModel):
         # At construction only the heads are initialised here: `FashionResNetModel.__init__` marks the backbone's
         # tensors as initialised, since timm's own initialisation (e.g. ResNet's zero-init last BN) is the one
         # to keep. `from_pretrained` also calls this for the tensors the checkpoint did not give (a missing key,
-        # a head resized by `ignore_mismatched_sizes`), which are empty memory until then: a backbone conv or
-        # norm gets timm's ResNet rule, or torch's default (transformers' init functions skip loaded tensors).
+        # a head resized by `ignore_mismatched_sizes`), which are empty memory until then: a backbone conv gets
+        # timm's ResNet rule, any other layer transformers' generic one (a norm: weight 1, bias 0, running
+        # statistics 0 and 1); transformers' init functions skip loaded tensors.
         if isinstance(module, nn.Linear) and module in self.heads.modules():
             init.normal_(module.weight, std=0.01)
             init.zeros_(module.bias)
         elif isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            super()._init_weights(module)  # weight 1, bias 0, running statistics 0 and 1
+        else:
+            super()._init_weights(module)
 
     def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
         self.backbone.set_grad_checkpointing(enable)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import itertools
 import logging
+import numbers
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -31,9 +33,18 @@ STREAM_BATCHES = 8  # batches taken at a time from a stream of images (see `Fash
 
 def is_image_stream(inputs: object) -> bool:
     """Whether `inputs` is a generator, a torch `Dataset` (e.g. `KeyDataset`), a datasets column or another
-    iterable of images, other than a list or tuple, and other than one image that can be iterated over."""
-    one_or_a_list = (str, bytes, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor, Mapping, list, tuple)
+    iterable of images, other than a list or tuple, and other than one input that can be iterated over."""
+    one_or_a_list = (str, bytes, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor, Mapping, io.IOBase, list,
+                     tuple)  # fmt: skip
     return isinstance(inputs, (Iterable, Dataset)) and not isinstance(inputs, one_or_a_list)
+
+
+def images_of(stream: Iterable[ImageSource] | Dataset) -> Iterator[ImageSource]:
+    """The items of a stream: a torch `Dataset` by index up to its length (iterating one relies on an
+    IndexError past its end, which a dataset need not raise), anything else by iteration."""
+    if isinstance(stream, Dataset) and hasattr(stream, "__len__"):
+        return (stream[i] for i in range(len(stream)))
+    return iter(stream)
 
 
 @contextlib.contextmanager
@@ -92,15 +103,18 @@ class FashionAttributesPipeline(Pipeline):
     def _sanitize_parameters(self, top_k: int | None = None) -> tuple[dict, dict, dict]:
         forward = {}
         if top_k is not None:
-            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
                 raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}")
             forward["top_k"] = top_k
         return {}, forward, {}
 
     def __call__(self, inputs: ImageSource | Iterable[ImageSource], batch_size: int | None = None, **kwargs):
+        if hasattr(inputs, "column_names") or hasattr(inputs, "columns"):  # iterating one gives rows or names
+            raise ValueError(f"a table ({type(inputs).__name__}) is not a list of images: pass its image column, "
+                             "e.g. dataset['image']")
         if is_image_stream(inputs):
             self._batch_size_or(batch_size)  # a bad size fails now, not at the first answer
-            return self._stream(iter(inputs), batch_size, kwargs)
+            return self._stream(images_of(inputs), batch_size, kwargs)
         with collector_paused():
             return self._answer(inputs, batch_size, kwargs)
 

@@ -336,6 +336,17 @@ def test_new_model_heads_start_small_and_backbone_keeps_timm_init():
         assert torch.equal(model.backbone.state_dict()[name], tensor), name
 
 
+def test_a_non_resnet_backbone_missing_linear_and_norm_weights_gets_them_initialised(tmp_path):
+    FashionResNetModel(tiny_config(architecture="test_vit")).save_pretrained(tmp_path)
+    weights = safetensors.torch.load_file(tmp_path / "model.safetensors")
+    missing = ["backbone.blocks.0.mlp.fc1.weight", "backbone.blocks.0.norm1.weight"]
+    safetensors.torch.save_file({k: v for k, v in weights.items() if k not in missing}, tmp_path / "model.safetensors",
+                                metadata={"format": "pt"})  # fmt: skip
+    block = FashionResNetModel.from_pretrained(tmp_path).backbone.blocks[0]
+    assert torch.isfinite(block.mlp.fc1.weight).all() and 0 < block.mlp.fc1.weight.std() < 0.1
+    assert torch.equal(block.norm1.weight, torch.ones_like(block.norm1.weight))
+
+
 def test_a_device_map_over_two_devices_keeps_each_residual_block_whole():
     with accelerate.init_empty_weights():
         model = FashionResNetModel(FashionResNetConfig(architecture="resnet50", heads=TINY_HEADS))

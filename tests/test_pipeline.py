@@ -76,6 +76,10 @@ def test_top_k_per_head(shared_pipeline, rgb_image_path, top_k):
             assert sum(scores) == pytest.approx(1, abs=1e-5)
 
 
+def test_top_k_may_be_a_numpy_integer(shared_pipeline, rgb_image_path):
+    assert all(len(answers) == 2 for answers in shared_pipeline(rgb_image_path, top_k=np.int64(2)).values())
+
+
 def test_top_k_set_at_construction(shared_model, shared_processor, rgb_image_path):
     from transformers import pipeline
 
@@ -133,6 +137,23 @@ def test_a_stream_of_images_gives_an_iterator_of_the_list_answers(stream, shared
     for got, want in zip(answers, shared_pipeline(images, batch_size=2, top_k=2), strict=True):
         if "error" not in want:
             assert_same_predictions(got, want)
+
+
+def test_a_dataset_is_read_up_to_its_length_and_a_table_is_refused_naming_the_column_to_pass(shared_pipeline,
+                                                                                           image_paths):
+    import datasets
+
+    class Photos(torch.utils.data.Dataset):  # answers any index, as a dataset may: only its length ends it
+        def __len__(self) -> int:
+            return 3
+
+        def __getitem__(self, index: int) -> str:
+            return str(image_paths[index % len(image_paths)])
+
+    assert len(list(shared_pipeline(Photos(), batch_size=2))) == 3
+    table = datasets.Dataset.from_dict({"image": [str(path) for path in image_paths[:2]]})
+    with pytest.raises(ValueError, match=r"a table \(Dataset\) is not a list of images: pass its image column"):
+        shared_pipeline(table)
 
 
 def test_preprocessing_in_worker_processes_gives_the_same_answers(shared_pipeline, image_paths):

@@ -140,6 +140,7 @@ def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_
     kill_after_second_checkpoint([*args, *budget], tmp_path)
     resumed = launch(*run_control, "--resume")
     assert "resumed from" in resumed.stdout + resumed.stderr
+    assert "--architecture test_resnet" in read_json(tmp_path, "training.json")["command"]  # as it started
     expected, got = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
     assert got["heads"] == expected["heads"]  # bitwise: same batches, augmentations and optimizer state
     assert [h["train_loss"] for h in got["history"]] == [h["train_loss"] for h in expected["history"]]
@@ -342,8 +343,11 @@ def test_a_new_run_in_a_finished_runs_folder_leaves_none_of_its_reports(tiny_dat
     (output / "images").mkdir(parents=True)
     for name in ("training.json", "metrics.json", "dataset_summary.json", "README.md", "images/curves.png", "notes.txt"):
         (output / name).write_text("{}")
-    result = launch(*TINY, "--dataset", str(tiny_dataset), "--epochs", "1", "--output_dir", str(output),
-                    "--cache_dir", str(tmp_path / "cache"), processes=0)  # fmt: skip
+    run = [*TINY, "--epochs", "1", "--output_dir", str(output), "--cache_dir", str(tmp_path / "cache")]
+    failed = launch(*run, "--dataset", "./no-such-data", processes=0, check=False)
+    assert failed.returncode != 0 and (output / "metrics.json").is_file()  # a run that never started replaces nothing
+    # --resume with no checkpoint to resume from is a new run too.
+    result = launch(*run, "--dataset", str(tiny_dataset), "--resume", processes=0)
     assert f"{output} holds a finished run: replacing it" in result.stdout
     assert not (output / "dataset_summary.json").exists() and not (output / "images" / "curves.png").exists()
     assert read_json(output, "training.json")["dataset"] == str(tiny_dataset)
