@@ -92,8 +92,8 @@ def write_card(output_dir: Path, features: datasets.Features, summary: dict[str,
     dropped_classes = [(h, v, c) for h, values in summary["classes_dropped"].items() for v, c in values.items()]
     out_of_scope = ", ".join(f"{v} ({c['raw_rows']})" for h, v, c in dropped_classes if c["why"] == OUT_OF_SCOPE)
     fell_out = _table(
-        ["head", "value", "rows in input", "rows after the other rules", "why"],
-        [[h, v, c["raw_rows"], c["rows_after_other_rules"], c["why"]]
+        ["head", "value", "rows in input", "rows left when it fell out", "why"],
+        [[h, v, c["raw_rows"], c["rows_left"], c["why"]]
          for h, v, c in dropped_classes if c["why"] != OUT_OF_SCOPE],  # fmt: skip
     )
     sample = summary["sample"]

@@ -59,7 +59,7 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
     drop(~rows["articleType"].isin(rules.article_types), Reason.ARTICLE_TYPE_OUT_OF_SCOPE)
     repeated_images = _drop_duplicates(rows, sha, drop)
     before_rare = rows[rows["reason"] == ""]
-    _drop_rare(rows, rules.min_examples, drop)
+    rare = _drop_rare(rows, rules.min_examples, drop)
 
     # Nothing is dropped silently: a row is dropped exactly when a rule gave it a reason (tests/test_data_prepare.py
     # checks the report against styles.csv line by line).
@@ -68,7 +68,7 @@ def clean(raw: RawData, infos: list[ImageInfo | None], rules: CleaningRules) -> 
 
     kept = _kept_columns(rows[kept_mask], rules)
     class_names = {head: sorted(kept[head].unique()) for head in HEADS}
-    dropped_classes = _dropped_classes(rows, before_rare, class_names, rules)
+    dropped_classes = _dropped_classes(rows, before_rare, rare, class_names, rules)
     return Cleaned(rows[REPORT_COLUMNS].copy(), kept, class_names, dropped_classes, repeated_images)
 
 
@@ -108,9 +108,10 @@ def _drop_duplicates(rows: pd.DataFrame, sha: pd.Series, drop: Drop) -> dict[str
     }
 
 
-def _drop_rare(rows: pd.DataFrame, min_examples: int, drop: Drop) -> None:
-    """Drop rows whose class has fewer than `min_examples` kept rows, until no class is rare
-    (dropping rows for one head can make a class of another head rare)."""
+def _drop_rare(rows: pd.DataFrame, min_examples: int, drop: Drop) -> dict[str, dict[str, int]]:
+    """Drop rows whose class has fewer than `min_examples` kept rows, until no class is rare (dropping rows for
+    one head can make a class of another head rare). Returns head -> class -> its rows when it was dropped."""
+    dropped: dict[str, dict[str, int]] = {head: {} for head in HEADS}
     while True:
         alive = rows[rows["reason"] == ""]
         dropped_any = False
@@ -120,10 +121,11 @@ def _drop_rare(rows: pd.DataFrame, min_examples: int, drop: Drop) -> None:
             mask = rows[head].isin(rare) & (rows["reason"] == "")
             if mask.any():
                 drop(mask, f"{Reason.RARE_CLASS}:{head}", rows[head].map(lambda c: f"{c}: {counts.get(c, 0)} rows"))
+                dropped[head] |= {name: int(counts[name]) for name in rare}
                 dropped_any = True
                 break
         if not dropped_any:
-            return
+            return dropped
 
 
 def _kept_columns(kept: pd.DataFrame, rules: CleaningRules) -> pd.DataFrame:
@@ -141,9 +143,11 @@ def _kept_columns(kept: pd.DataFrame, rules: CleaningRules) -> pd.DataFrame:
 
 
 def _dropped_classes(
-    rows: pd.DataFrame, before_rare: pd.DataFrame, class_names: dict[str, list[str]], rules: CleaningRules
+    rows: pd.DataFrame, before_rare: pd.DataFrame, rare: dict[str, dict[str, int]], class_names: dict[str, list[str]],
+    rules: CleaningRules,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every real label value that is not a class of the output, with its row counts and why."""
+    """Every real label value that is not a class of the output, with its rows in the input, its rows left when
+    it fell out, and why."""
     labelled = rows[~rows["reason"].str.startswith((Reason.MALFORMED_LINE, Reason.INVALID_ID))]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for head in HEADS:
@@ -153,12 +157,14 @@ def _dropped_classes(
         for name, n_raw in raw_counts.items():
             if name in class_names[head]:
                 continue
-            n_left = int(left.get(name, 0))
+            n_left = rare[head].get(name, int(left.get(name, 0)))
             if head == "articleType" and name not in rules.article_types:
                 why = OUT_OF_SCOPE
-            elif n_left == 0:
+            elif name not in rare[head]:
                 why = "no row left after the other rules"
-            else:
+            elif n_left == left.get(name, 0):
                 why = f"fewer than min_examples={rules.min_examples} rows after the other rules"
-            out[head][name] = {"raw_rows": int(n_raw), "rows_after_other_rules": n_left, "why": why}
+            else:  # rare only once the rows of other heads' rare classes were dropped
+                why = f"fewer than min_examples={rules.min_examples} rows once other heads' rare classes were dropped"
+            out[head][name] = {"raw_rows": int(n_raw), "rows_left": int(n_left), "why": why}
     return out

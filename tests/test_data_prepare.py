@@ -14,6 +14,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pandas as pd
 import PIL.Image
 import pytest
 
@@ -177,6 +178,25 @@ def test_rare_classes_are_dropped_and_reported(kaggle_dir: Path, tmp_path: Path)
     fell_out = summary["classes_dropped"]["articleType"]
     assert fell_out["Watches"]["why"].startswith("fewer than min_examples=2")
     assert "Kurtas" in fell_out and any(r.startswith("rare_class:") for r in summary["dropped_by_reason"])
+
+
+def test_a_class_made_rare_by_another_heads_rare_class_is_reported_with_the_rows_it_had_then(tmp_path: Path) -> None:
+    # Shirts has 1 row (rare at min_examples=2); dropping it leaves Red with 1 of its 2 rows: rare in turn.
+    labels = [("Tshirts", "Blue")] * 3 + [("Tshirts", "Red"), ("Shirts", "Red")]
+    lines = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"]
+    (tmp_path / "raw" / "images").mkdir(parents=True)
+    for i, (article_type, colour) in enumerate(labels, start=1):
+        lines.append(f"{i},Men,Apparel,Topwear,{article_type},{colour},Summer,2012,Casual,Product {i}")
+        PIL.Image.new("RGB", (60, 80), (40 * i, 0, 0)).save(tmp_path / "raw" / "images" / f"{i}.jpg")
+    (tmp_path / "raw" / "styles.csv").write_text("\n".join(lines) + "\n")
+    prepare(tmp_path / "raw", tmp_path / "out", rules=CleaningRules(article_types=("Tshirts", "Shirts"), min_examples=2))
+    fell_out = json.loads((tmp_path / "out" / "cleaning_summary.json").read_text())["classes_dropped"]
+    assert fell_out["articleType"]["Shirts"] == {
+        "raw_rows": 1, "rows_left": 1, "why": "fewer than min_examples=2 rows after the other rules"}
+    assert fell_out["baseColour"]["Red"] == {
+        "raw_rows": 2, "rows_left": 1, "why": "fewer than min_examples=2 rows once other heads' rare classes were dropped"}
+    report = pd.read_csv(tmp_path / "out" / "cleaning_report.csv", dtype=str, keep_default_na=False)
+    assert report.loc[report["id"] == "4", "detail"].item() == "Red: 1 rows"  # the report says the same
 
 
 def test_tar_source_matches_folder(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict], tmp_path: Path) -> None:
