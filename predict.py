@@ -1,6 +1,7 @@
 """Batch prediction with a fashion-resnet50 model: one output row per input image.
 
-Inputs are files, folders (searched recursively for image files) or glob patterns ("photos/**/*.jpg").
+Inputs are files, folders (searched recursively for image files) or glob patterns ("photos/**/*.jpg"; a
+pattern that names no suffix, such as "photos/*", keeps the image files it matches, as a folder does).
 Images are read and predicted batch_size at a time, so any number of them fits in memory.
 
 Output (stdout, or --output by extension):
@@ -8,7 +9,9 @@ Output (stdout, or --output by extension):
   .csv    columns path, error, then per head: <head>, <head>_score (best), and for --top-k K > 1
           <head>_2, <head>_2_score ... <head>_K, <head>_K_score
 An unreadable file (missing, empty, truncated, not an image) does not stop the run: its row has the path and
-an "error" field instead of predictions, and it is named on stderr. Exit status: 0, or 1 if any file failed.
+an "error" field instead of predictions, and it is named on stderr. Exit status: 0; 1 if any file failed (every
+other row is written); 2 if nothing could run (bad arguments, an output folder that does not exist, a model that
+does not load).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ def images_in(folder: str) -> list[str]:
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
     """Files as given; folders: their image files, recursively, sorted; otherwise a glob pattern, whose matches
-    are expanded in turn (folders among them only if they hold images). A name that matches nothing, or a
-    folder named that holds no image, is kept, so that it gets an error row rather than silently vanishing."""
+    are expanded in turn (folders among them only if they hold images; files other than images only if the
+    pattern names a suffix). A name that matches nothing, or a folder named that holds no image, is kept, so
+    that it gets an error row rather than silently vanishing."""
     paths: list[str] = []
     for name in inputs:
         if os.path.isdir(name):
@@ -52,7 +56,10 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
         else:
             matches: list[str] = []
             for path in sorted(glob.glob(name, recursive=True)):
-                matches.extend(images_in(path) if os.path.isdir(path) else [path])
+                if os.path.isdir(path):
+                    matches.extend(images_in(path))
+                elif Path(name).suffix or Path(path).suffix.lower() in IMAGE_SUFFIXES:
+                    matches.append(path)
             # Once each: "**" matches a folder and the images in it.
             paths.extend(dict.fromkeys(matches) or [name])
     return paths
@@ -123,6 +130,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--output must end in .jsonl or .csv, got {args.output}")
     if args.top_k < 1 or args.batch_size < 1:
         parser.error("--top-k and --batch-size must be at least 1")
+    if args.output is not None and not args.output.parent.is_dir():
+        parser.error(f"--output {args.output}: there is no folder {args.output.parent}")
     return args
 
 
@@ -131,7 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The pipeline logs each unreadable image too; this command reports them itself, once, above the bar.
     logging.basicConfig(level=logging.ERROR)
     paths = expand_inputs(args.inputs)
-    classifier = pipeline(model=args.model, trust_remote_code=True, device=0 if torch.cuda.is_available() else "cpu")
+    try:
+        classifier = pipeline(model=args.model, trust_remote_code=True,
+                              device=0 if torch.cuda.is_available() else "cpu")  # fmt: skip
+    except (OSError, ValueError) as error:  # no such folder or repo, not a model of this kind
+        print(f"cannot load the model {args.model}: {error}", file=sys.stderr)
+        return 2
     stream = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     failed = 0
     try:

@@ -101,6 +101,17 @@ def test_csv_output_has_label_and_score_columns_per_head_and_rank(
         assert path in stderr
 
 
+def test_a_run_that_cannot_start_exits_2_before_loading_anything(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    image = str(fixture_paths()[0])
+    with pytest.raises(SystemExit) as exit_:
+        predict.main([image, "--model", str(model_dir), "--output", str(tmp_path / "no-such-folder" / "out.csv")])
+    assert exit_.value.code == 2 and f"there is no folder {tmp_path / 'no-such-folder'}" in capsys.readouterr().err
+    assert predict.main([image, "--model", str(tmp_path / "no-such-model")]) == 2
+    assert f"cannot load the model {tmp_path / 'no-such-model'}" in capsys.readouterr().err
+
+
 def test_inputs_are_streamed_batch_size_at_a_time() -> None:
     chunks: list[list[str]] = []
 
@@ -124,13 +135,15 @@ def test_expand_inputs_walks_folders_for_images_and_keeps_names_that_match_nothi
     ) + ["nowhere/*.jpg", "gone.jpg"]
     # A pattern that matches a folder gives the folder's images, not the folder as if it were a file, and each once.
     assert predict.expand_inputs([str(folder / "nest*")]) == sorted(str(p) for p in (folder / "nested").rglob("*.jpg"))
-    assert predict.expand_inputs([str(folder / "**")]) == [*walked, str(folder / "readme.txt")]
+    # A pattern keeps the image files it matches, as a folder does, unless it names a suffix itself.
+    assert predict.expand_inputs([str(folder / "**")]) == walked
+    assert predict.expand_inputs([str(folder / "*.txt")]) == [str(folder / "readme.txt")]
     # A folder named that holds no image gets its error row; one that a pattern happens to match is passed over.
     empty = folder / "empty"
     empty.mkdir()
     try:
         assert predict.expand_inputs([str(empty)]) == [str(empty)]
-        assert predict.expand_inputs([str(folder / "**")]) == [*walked, str(folder / "readme.txt")]
+        assert predict.expand_inputs([str(folder / "**")]) == walked
         with pytest.raises(ImageLoadError, match=f"'{empty}': a folder, not an image file"):
             load_rgb_image(str(empty))
     finally:
