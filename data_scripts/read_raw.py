@@ -42,10 +42,9 @@ def read_raw(source: str | Path) -> RawData:
 
 
 def parse_styles(text: str) -> pd.DataFrame:
-    """Parse the Kaggle label file: plain comma-separated, no quoting (names contain `"`)."""
+    """Parse the Kaggle label file: plain comma-separated, no quoting (names contain `"`). A blank line is no
+    row (a file may end in several); the others keep their line numbers."""
     lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
     header = tuple(lines[0].strip().split(","))
     if header != RAW_COLUMNS:
         raise ValueError(f"unexpected styles.csv header {header}")
@@ -53,6 +52,8 @@ def parse_styles(text: str) -> pd.DataFrame:
     records = []
     for number, line in enumerate(lines[1:], start=2):
         line = line.rstrip("\r")
+        if not line.strip():
+            continue
         # productDisplayName is the last column: any extra comma belongs to it.
         fields = line.split(",", width - 1)
         malformed = len(fields) < width

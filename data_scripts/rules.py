@@ -39,7 +39,7 @@ class Reason:
     """Why a row is dropped; the first rule that fails (in this order) is the one reported."""
 
     MALFORMED_LINE = "malformed_line"  # fewer fields than the header
-    INVALID_ID = "invalid_id"  # id is not an integer
+    INVALID_ID = "invalid_id"  # id is not a positive integer without leading zeros (it names the image file)
     NO_IMAGE = "no_image"  # no image file for the id
     UNREADABLE_IMAGE = "unreadable_image"  # PIL cannot decode it (truncated, corrupt, not an image)
     GRAYSCALE_IMAGE = "grayscale_image"  # only with `drop_grayscale=True`

@@ -97,6 +97,14 @@ def test_parse_styles_recovers_extra_commas() -> None:
     assert rows["line"].tolist() == list(range(2, len(rows) + 2))
 
 
+def test_blank_lines_are_no_rows_and_the_others_keep_their_line_numbers() -> None:
+    header, *lines = (FIXTURES / "styles.csv").read_text().splitlines()
+    text = "\r\n".join([header, lines[0], "", *lines[1:]]) + "\r\n\r\n \r\n"
+    rows = parse_styles(text)
+    assert rows["line"].tolist() == [2, *range(4, len(lines) + 3)]
+    assert rows.loc[rows["malformed"], "id"].tolist() == ["90005"]  # the fixture's own; no blank line is one
+
+
 def test_every_row_is_accounted_for(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict]) -> None:
     output, dataset = prepared
     report = datasets.load_dataset("csv", data_files=str(output / "cleaning_report.csv"), split="train").to_pandas()
