@@ -143,8 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         classifier = pipeline(model=args.model, trust_remote_code=True,
                               device=0 if torch.cuda.is_available() else "cpu")  # fmt: skip
-    except (OSError, ValueError) as error:  # no such folder or repo, not a model of this kind
-        print(f"cannot load the model {args.model}: {error}", file=sys.stderr)
+    except Exception as error:  # no such folder or repo, not a model of this kind, corrupt files: nothing ran
+        print(f"cannot load the model {args.model}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
     stream = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     failed = 0

@@ -79,7 +79,8 @@ PRESETS: dict[str, dict] = {
 
 @dataclass
 class TrainConfig:
-    """Every knob of a run. `--preset NAME` starts from `PRESETS[NAME]`; explicit flags override it."""
+    """Every knob of a run. `--preset NAME` starts from `PRESETS[NAME]`; explicit flags override it. A resumed
+    run takes the flags it started with from its checkpoint (`RUN_CONTROL` ones may change)."""
 
     # The defaults are the README's main job: the bundled real sample on 2 CPU cores in a few minutes.
     dataset: str = field(default="data/sample", metadata={"help": "prepared folder, Kaggle folder or Hub dataset id"})
@@ -116,8 +117,9 @@ class TrainConfig:
     drop_path_rate: float = field(
         default=0.0,
         metadata={"help": "stochastic depth: chance of skipping a residual block, up to this in the last; drawn "
-                          "per process, as dropout's masks are, so with either the training depends on the number "
-                          "of processes"},
+                          "per process, as dropout's masks are, so with either (and on CPUs, where BatchNorm "
+                          "normalises each process's share of the batch, in any case) the training depends on the "
+                          "number of processes"},
     )
     mixup_alpha: float = field(
         default=0.0,
@@ -136,7 +138,12 @@ class TrainConfig:
     log_every: int = 20
     checkpoint_every: int = field(default=0, metadata={"help": "steps between checkpoints; 0: at each epoch end"})
     keep_checkpoints: int = 2
-    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue the unfinished run in output_dir from its newest checkpoint, with the flags it "
+                          "started with (only --cache_dir, --tracker and --keep_checkpoints may change); with no "
+                          "checkpoint, start a new run"},
+    )
     channels_last: bool = True
     compile: bool = False
     tracker: str | None = field(default=None, metadata={"help": "e.g. tensorboard"})

@@ -182,6 +182,9 @@ def commands_section(folder: Path) -> list[str]:
              "| step | wall time | exit status | command |", "|---|---|---|---|"]
     lines += [f"| {name} | {float(seconds):.0f} s | {status} | `{command}` |"
               for name, seconds, status, command in rows]
+    ended = {name for name, _, _, _ in rows}
+    lines += [f"| {log.stem} | | stopped before it ended | see `logs/{log.name}` |"
+              for log in sorted((folder / "logs").glob("*.log")) if log.stem not in ended]
     return lines + ["", "Logs of each step: `logs/`."]
 
 

@@ -145,6 +145,17 @@ def test_enlarge_gives_the_requested_size():
     assert robustness.enlarge(image, (240, 320), 90).size == (240, 320)
 
 
+def test_a_step_stopped_by_the_timeout_is_listed_with_its_log(tmp_path):
+    # reproduce.sh writes a step's row when it ends: one the timeout killed has a log and no row.
+    (tmp_path / "logs").mkdir()
+    for name in ("train", "inference_throughput"):
+        (tmp_path / "logs" / f"{name}.log").write_text("...")
+    (tmp_path / "steps.tsv").write_text("train\t300.0\t0\taccelerate launch train.py\n")
+    lines = summary.commands_section(tmp_path)
+    assert "| train | 300 s | 0 | `accelerate launch train.py` |" in lines
+    assert "| inference_throughput | | stopped before it ended | see `logs/inference_throughput.log` |" in lines
+
+
 def test_summary_from_the_jsons(trained, inference, robust):
     folder, _, _ = trained  # the fixtures wrote every benchmark's JSON into it
     (folder / "hardware.txt").write_text("nvidia-smi: not available (no NVIDIA GPU)\n")

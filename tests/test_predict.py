@@ -110,6 +110,10 @@ def test_a_run_that_cannot_start_exits_2_before_loading_anything(
     assert exit_.value.code == 2 and f"there is no folder {tmp_path / 'no-such-folder'}" in capsys.readouterr().err
     assert predict.main([image, "--model", str(tmp_path / "no-such-model")]) == 2
     assert f"cannot load the model {tmp_path / 'no-such-model'}" in capsys.readouterr().err
+    corrupt = Path(shutil.copytree(model_dir, tmp_path / "corrupt"))
+    (corrupt / "model.safetensors").write_bytes((model_dir / "model.safetensors").read_bytes()[:1000])
+    assert predict.main([image, "--model", str(corrupt)]) == 2
+    assert f"cannot load the model {corrupt}" in capsys.readouterr().err
 
 
 def test_inputs_are_streamed_batch_size_at_a_time() -> None:

@@ -33,7 +33,7 @@ class FreeModel(torch.nn.Module):
         super().__init__()
         self.config, self.dtype = config, torch.float32
 
-    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> SimpleNamespace:  # return_dict=True
         return SimpleNamespace(logits={head: torch.randn(len(pixel_values), len(labels))
                                        for head, labels in self.config.heads.items()})
 

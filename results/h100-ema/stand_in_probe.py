@@ -41,7 +41,7 @@ class WaitingModel(FreeModel):
 
     seconds = H100_FORWARD_SECONDS
 
-    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> SimpleNamespace:  # return_dict=True
         time.sleep(self.seconds * len(pixel_values) / BATCH)
         return super().forward(pixel_values)
 
@@ -56,7 +56,7 @@ class QueuedModel(WaitingModel):
 
     done_at = 0.0
 
-    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> SimpleNamespace:  # return_dict=True
         sleep_until(self.done_at)
         self.done_at = time.perf_counter() + self.seconds * len(pixel_values) / BATCH
         return FreeModel.forward(self, pixel_values)
