@@ -68,8 +68,8 @@ PRESETS: dict[str, dict] = {
     # epochs). At most 100 epochs, fitted to 4 minutes of training from the speed timed on the GPU. Mixup 0.2,
     # drop path 0.05 and no class weights: +1.3 / +0.7 / +0.8 / +0.8 points over the same preset without them
     # (results/h100-next/ against results/h100-ema/, one H100 each): 89.9 / 72.8 / 77.1 / 91.9 %, best of 78
-    # epochs at epoch 44 (117 s), the later ones nothing more; macro-F1 lower on the unequal heads (no class
-    # weights). With the benchmarks, about 460 s of the 10 minutes a lent machine gives one command. A
+    # epochs at epoch 44 (117 s), the later ones nothing more; macro-F1 lower on baseColour, season and usage
+    # (no class weights). With the benchmarks, about 460 s of the 10 minutes a lent machine gives one command. A
     # checkpoint (weights, their average and AdamW state, about 400 MB) every 500 steps, not every epoch: a run
     # of minutes rarely needs resuming, and each write is wall time of those 10 minutes.
     "h100": {"epochs": 100, "time_budget_s": 240, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120],
