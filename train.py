@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipeline
 
 import data_scripts
+from data_scripts.prepare import load_prepared, prepare
 from model_card import write_model_card
 from modeling import (
     IGNORE_INDEX,
@@ -207,14 +208,14 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():  # a path, not a Hub id
         raise SystemExit(f"--dataset {source}: no such file or folder")
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
-        splits = data_scripts.load_prepared(source)
+        splits = load_prepared(source)
         features = splits["train"].features
         if "validation" in splits and all(isinstance(features.get(h), ClassLabel) for h in data_scripts.HEADS):
             return splits
     prepared = prepared_in_cache(source, cache_dir)
-    if prepare_here and len(data_scripts.prepare(source, output_dir=prepared)["train"]) == 0:
+    if prepare_here and len(prepare(source, output_dir=prepared)["train"]) == 0:
         raise SystemExit(f"no training rows are left after cleaning {source}: see {prepared / 'cleaning_summary.json'}")
-    return data_scripts.load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
+    return load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
 
 
 def encode_split(split: Dataset, processor: FashionImageProcessor, cache_dir: Path) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from transformers import Pipeline, pipeline
 
 import data_scripts
+from data_scripts.prepare import load_prepared
 from modeling import TASK, load_rgb_image
 from train import hardware, library_versions, synchronized_seconds
 
@@ -98,7 +99,7 @@ class LabelledImages:
 
 def load_images(dataset: str, split: str = "validation", limit: int | None = None) -> LabelledImages:
     """Decode (up to `limit` of) a prepared split into PIL images, so that timed code never decodes files."""
-    data = data_scripts.load_prepared(dataset)[split]
+    data = load_prepared(dataset)[split]
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
     raw = data.cast_column("image", Image(decode=False))["image"]

@@ -1,6 +1,9 @@
-"""Data preparation for fashion-resnet50: read the raw Fashion Product Images, clean, split, write."""
+"""Data preparation for fashion-resnet50: read the raw Fashion Product Images, clean, split, write.
 
-from .prepare import SAMPLE_DIR, load_prepared, prepare
+`prepare`, `load_prepared` and `SAMPLE_DIR` are imported from `data_scripts.prepare`, not from here: a package
+that imported that module itself would have it run twice by `python -m data_scripts.prepare` (runpy warns).
+"""
+
 from .rules import HEADS, CleaningRules
 
-__all__ = ["HEADS", "SAMPLE_DIR", "CleaningRules", "load_prepared", "prepare"]
+__all__ = ["HEADS", "CleaningRules"]

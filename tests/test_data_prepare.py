@@ -18,9 +18,9 @@ import pandas as pd
 import PIL.Image
 import pytest
 
-from data_scripts import HEADS, CleaningRules, prepare
+from data_scripts import HEADS, CleaningRules
 from data_scripts.near_copies import same_photos
-from data_scripts.prepare import main
+from data_scripts.prepare import main, prepare
 from data_scripts.read_raw import parse_styles, read_kaggle
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"

@@ -7,7 +7,8 @@ import json
 
 import datasets
 
-from data_scripts import HEADS, SAMPLE_DIR, load_prepared
+from data_scripts import HEADS
+from data_scripts.prepare import SAMPLE_DIR, load_prepared
 
 
 def test_bundled_sample_loads_with_the_full_label_set() -> None:

@@ -22,6 +22,7 @@ import datasets
 from conftest import make_tiny_model
 
 import data_scripts
+from data_scripts.prepare import SAMPLE_DIR, load_prepared
 import train
 from modeling import IGNORE_INDEX, FashionResNetConfig, FashionResNetModel, multi_head_loss
 
@@ -31,7 +32,7 @@ TINY = ["--architecture", "test_resnet", "--backbone_weights", "none", "--batch_
 
 def make_dataset(folder: Path, train_rows: range, validation_rows: range, validation_split: str = "validation") -> Path:
     """A prepared dataset folder with a few real rows of the bundled sample (full class lists kept)."""
-    sample = data_scripts.load_prepared(data_scripts.SAMPLE_DIR)
+    sample = load_prepared(SAMPLE_DIR)
     sample["train"].select(train_rows).to_parquet(folder / "data" / "train-00000-of-00001.parquet")
     sample[validation_split].select(validation_rows).to_parquet(folder / "data" / "validation-00000-of-00001.parquet")
     return folder
@@ -524,7 +525,7 @@ def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
 def test_raw_data_in_the_hub_schema_is_cleaned_then_trained_on(tmp_path):
     # A Parquet file shaped like `ashraq/fashion-product-images-small` (image + raw string columns), as
     # `load_dataset` of that Hub id gives it: train.py prepares it with data_scripts, then trains.
-    sample = data_scripts.load_prepared(data_scripts.SAMPLE_DIR)["train"]
+    sample = load_prepared(SAMPLE_DIR)["train"]
     as_strings = datasets.Features({**sample.features, **{h: datasets.Value("string") for h in data_scripts.HEADS}})
     raw = sample.map(lambda row: {h: sample.features[h].int2str(row[h]) for h in data_scripts.HEADS},
                      features=as_strings)

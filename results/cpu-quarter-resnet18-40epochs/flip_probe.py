@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 from transformers import AutoImageProcessor, AutoModel
 
-import data_scripts
+from data_scripts.prepare import load_prepared
 from train import encode_split
 
 model_folder = sys.argv[1]
 model = AutoModel.from_pretrained(model_folder, trust_remote_code=True).eval()
 processor = AutoImageProcessor.from_pretrained(model_folder, trust_remote_code=True)
-validation = data_scripts.load_prepared("cache/full")["validation"]
+validation = load_prepared("cache/full")["validation"]
 valid = encode_split(validation, processor, Path("cache/decoded"))  # decoded where train.py decodes it
 probabilities = {"plain": [], "flipped": []}
 with torch.inference_mode():
