@@ -59,16 +59,19 @@ rm -rf "$OUT"  # a results folder is one run: nothing stale from an earlier one
 mkdir -p "$OUT/logs"
 
 # step NAME COMMAND...: run COMMAND, log its output to logs/NAME.log, record it with its wall time and exit
-# status in steps.tsv. A failed step does not stop the others: a run on a lent machine is one try, and every
-# benchmark that can still run should.
+# status in steps.tsv, and what the GPU did meanwhile in logs/NAME.gpu.csv (where there is one). A failed step
+# does not stop the others: a run on a lent machine is one try, and every benchmark that can still run should.
 FAILED=()
 step() {
-    local name=$1 start end status=0
+    local name=$1 start end status=0 sampler
     shift
     echo "=== $name: $*"
+    python3 -m benchmarks.gpu_samples --record "$OUT/logs/$name.gpu.csv" &
+    sampler=$!
     start=$EPOCHREALTIME
     "$@" 2>&1 | tee "$OUT/logs/$name.log" || status=$?
     end=$EPOCHREALTIME
+    kill "$sampler" 2>/dev/null || true  # gone already where there is no nvidia-smi
     awk -v name="$name" -v s="$start" -v e="$end" -v status="$status" -v cmd="$*" \
         'BEGIN { printf "%s\t%.1f\t%s\t%s\n", name, e - s, status, cmd }' >>"$OUT/steps.tsv"
     ((status == 0)) || FAILED+=("$name")

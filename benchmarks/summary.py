@@ -5,7 +5,8 @@
 Reads model/metrics.json, model/training.json, train_throughput.json, inference_throughput.json,
 robustness.json, hardware.txt (the machine and the software versions, written by `reproduce.sh` on the machine
 that ran: `python -m benchmarks.summary --software`) and steps.tsv (the commands `reproduce.sh` ran, with their
-wall times and exit statuses), so it can be rerun anywhere. A run that failed or was stopped part-way gets the
+wall times and exit statuses) and logs/*.gpu.csv (what the GPU did during each step: `gpu_samples`, also
+plotted into gpu.png), so it can be rerun anywhere. A run that failed or was stopped part-way gets the
 sections its files allow, and a line naming what is missing.
 """
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmarks.gpu_samples import gpu_section, plot_samples
 
 # Issue 5: validation accuracy per head, from scratch on one H100.
 TARGETS = {"articleType": 0.94, "baseColour": 0.76, "season": 0.79, "usage": 0.94}
@@ -215,7 +218,7 @@ def build_summary(folder: Path) -> str:
         lines += throughput_section(train, inference)
     if robustness:
         lines += robustness_section(robustness)
-    lines += [*environment_section(folder, training), *commands_section(folder)]
+    lines += [*gpu_section(folder), *environment_section(folder, training), *commands_section(folder)]
     return "\n".join(lines) + "\n"
 
 
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     folder = args.folder
     path = folder / "summary.md"
     path.write_text(build_summary(folder))
+    plot_samples(folder)
     print(f"wrote {path}")
     return path
 

@@ -11,11 +11,13 @@ import io
 import json
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from benchmarks import inference_throughput, robustness, summary, train_throughput
+from benchmarks import gpu_samples, inference_throughput, robustness, summary, train_throughput
 from benchmarks.common import load_images
 from modeling import load_rgb_image
 from test_train import launch, make_dataset
@@ -169,6 +171,12 @@ def test_summary_from_the_jsons(trained, inference, robust):
     assert "fitted to a 3600 s budget" in text
     assert "- Every head at issue 5's targets: not reached" in text  # test_resnet on 96 photos
     assert "upscaled by the model to 72×96" in (folder / "model" / "README.md").read_text()  # the card says so too
+    assert "## The GPU during each step" not in text  # no nvidia-smi here: no samples
+    (folder / "logs").mkdir(exist_ok=True)
+    (folder / "logs" / "train.gpu.csv").write_text(NVIDIA_SMI_CSV)
+    summary.main([str(folder)])
+    assert "| train | 3 | 100 (52) |" in (folder / "summary.md").read_text() and (folder / "gpu.png").is_file()
+    (folder / "logs" / "train.gpu.csv").unlink()
 
 
 def test_summary_of_a_run_that_stopped_part_way(trained, inference, tmp_path):
@@ -220,3 +228,50 @@ def test_software_versions_are_recorded_where_the_run_ran(capsys):
 
 def test_reproduce_script_parses():
     subprocess.run(["bash", "-n", str(REPO / "benchmarks" / "reproduce.sh")], check=True)
+
+
+# nvidia-smi --query-gpu=timestamp,utilization.gpu,clocks.sm,power.draw,temperature.gpu --format=csv, as it writes
+# it: a header, values with units, [N/A] where a GPU does not report one, and the line the kill cut short.
+NVIDIA_SMI_CSV = """timestamp, utilization.gpu [%], clocks.current.sm [MHz], power.draw [W], temperature.gpu
+2026/11/28 10:00:00.000, 100 %, 1980 MHz, 690.10 W, 60
+2026/11/28 10:00:00.500, 100 %, 1755 MHz, 700.00 W, 63
+2026/11/28 10:00:01.000, 40 %, [N/A], 350.00 W, 61
+2026/11/28 10:00:0"""
+
+
+def test_gpu_samples_are_read_and_summarised_per_step(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "train.gpu.csv").write_text(NVIDIA_SMI_CSV)
+    (tmp_path / "logs" / "robustness.gpu.csv").write_text("No devices were found\n")  # nvidia-smi failed: no row
+    samples = gpu_samples.read_samples(tmp_path / "logs" / "train.gpu.csv")
+    assert samples["busy"] == [100, 100, 40] and samples["sm_clock"] == [1980, 1755, None]
+    assert [round(t - samples["time"][0], 3) for t in samples["time"]] == [0, 0.5, 1.0]
+    lines = gpu_samples.gpu_section(tmp_path)
+    assert "| train | 3 | 100 (52) | 1868 (1755-1980) | 690 (700) | 63 |" in lines
+    assert not any(line.startswith("| robustness") for line in lines)
+    assert gpu_samples.plot_samples(tmp_path).is_file()
+    (tmp_path / "logs" / "train.gpu.csv").unlink()  # a CPU run: no section, no plot
+    assert gpu_samples.gpu_section(tmp_path) == [] and gpu_samples.plot_samples(tmp_path) is None
+
+
+def test_gpu_samples_are_recorded_until_the_step_ends(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = [sys.executable, "-m", "benchmarks.gpu_samples", "--record", str(tmp_path / "step.gpu.csv")]
+    # No nvidia-smi: nothing recorded, and the recorder is gone at once.
+    subprocess.run(record, cwd=REPO, env={"PATH": str(bin_dir)}, check=True, timeout=60)
+    assert not (tmp_path / "step.gpu.csv").exists()
+    # A stand-in that writes what it was asked for, twice a second as asked, until killed.
+    stand_in = bin_dir / "nvidia-smi"
+    stand_in.write_text(f"#!{sys.executable}\nimport sys, time\nprint(' '.join(sys.argv[1:]), flush=True)\n"
+                        "while True:\n    print(time.strftime('%Y/%m/%d %H:%M:%S.000') + ', 99 %, 1980 MHz, 600 W, 50',"
+                        " flush=True)\n    time.sleep(int(sys.argv[-1].split('=')[1]) / 1000)\n")
+    stand_in.chmod(0o755)
+    recorder = subprocess.Popen(record, cwd=REPO, env={"PATH": str(bin_dir)})
+    time.sleep(3)
+    recorder.terminate()  # as reproduce.sh does when the step ends: the recorder has become nvidia-smi
+    assert recorder.wait(timeout=10) != 0
+    lines = (tmp_path / "step.gpu.csv").read_text().splitlines()
+    assert lines[0] == "--query-gpu=timestamp,utilization.gpu,clocks.sm,power.draw,temperature.gpu --format=csv " \
+                       "--loop-ms=500"
+    assert len(gpu_samples.read_samples(tmp_path / "step.gpu.csv")["busy"]) >= 3
