@@ -102,10 +102,11 @@ def time_section(history: list[dict]) -> list[str]:
 
 
 def resolution(settings: dict) -> str:
-    """'80x60', or '80x60 upscaled to 160x120' where the model resizes its input."""
+    """'80x60 (HxW)', or '80x60 upscaled to 160x120 (HxW)' where the model resizes its input: height first, as
+    train.py's --input_size."""
     size = f"{settings['image_height']}x{settings['image_width']}"
     upscaled = settings.get("input_size")
-    return f"{size} upscaled to {upscaled[0]}x{upscaled[1]}" if upscaled else size
+    return (f"{size} upscaled to {upscaled[0]}x{upscaled[1]}" if upscaled else size) + " (HxW)"
 
 
 def distinct(settings: dict) -> str:
@@ -145,7 +146,7 @@ def robustness_section(robustness: dict) -> list[str]:
     settings = robustness["settings"]
     width, height = settings["upscaled_size"]
     lines = [f"## Robustness (validation, {settings['num_images']:,} images, through the pipeline)", "",
-             f"| head | native size | {width}x{height} bicubic + JPEG q{settings['jpeg_quality']} | "
+             f"| head | native size | {width}x{height} (WxH) bicubic + JPEG q{settings['jpeg_quality']} | "
              f"difference (points) | within {robustness['max_drop_points']:g} points |", "|---|---|---|---|---|"]
     for head, native in robustness["native"].items():
         change = robustness["accuracy_difference_points"][head]

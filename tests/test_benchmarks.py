@@ -167,7 +167,7 @@ def test_summary_from_the_jsons(trained, inference, robust):
     for heading in ("## Accuracy", "## Throughput", "## Robustness", "## Hardware and software", "## Commands"):
         assert heading in text
     assert "| train | 12 s | 0 | `accelerate launch train.py --epochs 2` |" in text
-    assert "80x60 upscaled to 96x72" in text
+    assert "80x60 upscaled to 96x72 (HxW)" in text and "| 240x320 (WxH) bicubic + JPEG q90 |" in text
     assert "fitted to a 3600 s budget" in text
     assert "- Every head at issue 5's targets: not reached" in text  # test_resnet on 96 photos
     assert "upscaled by the model to 72×96" in (folder / "model" / "README.md").read_text()  # the card says so too
