@@ -101,7 +101,8 @@ def gpu_section(folder: Path) -> list[str]:
              "| step | samples | busy %, median (10th percentile) | SM clock MHz, median (min-max) | "
              "power W, median (max) | temperature C, max |", "|---|---|---|---|---|---|"]
     for name, samples in steps.items():
-        lines.append(f"| {name} | {len(samples['time'])} | {describe(samples['busy'], '{median:.0f} ({decile:.0f})')} | "
+        lines.append(f"| {name} | {len(samples['time'])} | "
+                     f"{describe(samples['busy'], '{median:.0f} ({decile:.0f})')} | "
                      f"{describe(samples['sm_clock'], '{median:.0f} ({min:.0f}-{max:.0f})')} | "
                      f"{describe(samples['power'], '{median:.0f} ({max:.0f})')} | "
                      f"{describe(samples['temperature'], '{max:.0f}')} |")

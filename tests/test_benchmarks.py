@@ -255,12 +255,12 @@ def test_gpu_samples_are_read_and_summarised_per_step(tmp_path):
 
 
 def test_gpu_samples_are_recorded_until_the_step_ends(tmp_path):
-    bin_dir = tmp_path / "bin"
+    bin_dir, samples = tmp_path / "bin", tmp_path / "step.gpu.csv"
     bin_dir.mkdir()
-    record = [sys.executable, "-m", "benchmarks.gpu_samples", "--record", str(tmp_path / "step.gpu.csv")]
+    record = [sys.executable, "-m", "benchmarks.gpu_samples", "--record", str(samples)]
     # No nvidia-smi: nothing recorded, and the recorder is gone at once.
     subprocess.run(record, cwd=REPO, env={"PATH": str(bin_dir)}, check=True, timeout=60)
-    assert not (tmp_path / "step.gpu.csv").exists()
+    assert not samples.exists()
     # A stand-in that writes what it was asked for, twice a second as asked, until killed.
     stand_in = bin_dir / "nvidia-smi"
     stand_in.write_text(f"#!{sys.executable}\nimport sys, time\nprint(' '.join(sys.argv[1:]), flush=True)\n"
@@ -268,10 +268,15 @@ def test_gpu_samples_are_recorded_until_the_step_ends(tmp_path):
                         " flush=True)\n    time.sleep(int(sys.argv[-1].split('=')[1]) / 1000)\n")
     stand_in.chmod(0o755)
     recorder = subprocess.Popen(record, cwd=REPO, env={"PATH": str(bin_dir)})
-    time.sleep(3)
+    def recorded() -> int:
+        return len(gpu_samples.read_samples(samples)["busy"]) if samples.exists() else 0
+
+    deadline = time.monotonic() + 60  # polled, not slept: a loaded machine starts the two processes slowly
+    while recorded() < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
     recorder.terminate()  # as reproduce.sh does when the step ends: the recorder has become nvidia-smi
     assert recorder.wait(timeout=10) != 0
-    lines = (tmp_path / "step.gpu.csv").read_text().splitlines()
+    lines = samples.read_text().splitlines()
     assert lines[0] == "--query-gpu=timestamp,utilization.gpu,clocks.sm,power.draw,temperature.gpu --format=csv " \
                        "--loop-ms=500"
-    assert len(gpu_samples.read_samples(tmp_path / "step.gpu.csv")["busy"]) >= 3
+    assert recorded() >= 3
