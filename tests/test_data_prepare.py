@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -249,3 +251,10 @@ def test_cli_with_push_to_hub(kaggle_dir: Path, tmp_path: Path, monkeypatch: pyt
     assert pushed == [("data", "me/fashion"), ("card", "me/fashion")]
     summary = json.loads((tmp_path / "cleaning_summary.json").read_text())
     assert summary["seed"] == 1 and summary["rules"] == CleaningRules().to_dict()
+
+
+def test_the_command_line_runs_without_runpy_warning():
+    # The package must not import the module `python -m` runs (runpy then warns that it may misbehave).
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "data_scripts.prepare", "--help"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--output-dir" in done.stdout, done.stderr
