@@ -115,10 +115,7 @@ def plot_samples(folder: Path) -> Path | None:
     if not steps:
         return None
     # Imported here, not above: `--record` should start sampling as its step starts, not a second later.
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: the GPU machines have no display
-    import matplotlib.pyplot as plt
+    from model_card.plots import plt, save_figure
 
     start = next(iter(steps.values()))["time"][0]
     measures = ("busy", "sm_clock", "power")
@@ -134,10 +131,7 @@ def plot_samples(folder: Path) -> Path | None:
     axes[0].legend(loc="lower right", fontsize=8)
     axes[-1].set_xlabel("seconds since the first step started")
     fig.suptitle(f"{folder.name}: the GPU during each step of reproduce.sh")
-    path = folder / "gpu.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, folder / "gpu.png")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ matplotlib.use("Agg")  # headless: CI, servers and the push script have no displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["plot_accuracy_curve", "plot_class_distribution", "plot_confusion_matrix"]
+__all__ = ["plot_accuracy_curve", "plot_class_distribution", "plot_confusion_matrix", "save_figure"]
 
 ANNOTATE_UP_TO = 12  # classes; beyond that, numbers in the cells are unreadable
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write `fig` to `path` (its folder made if need be) and free it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -44,7 +45,7 @@ def plot_confusion_matrix(head: str, labels: Sequence[str], matrix: Sequence[Seq
         for (i, j), value in np.ndenumerate(normalised):
             if counts[i, j]:
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.5 else "black")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_class_distribution(counts: Mapping[str, Mapping[str, int]], source: Mapping[str, str], path: Path) -> Path:
@@ -58,7 +59,7 @@ def plot_class_distribution(counts: Mapping[str, Mapping[str, int]], source: Map
         ax.set_xlabel("images (log scale)")
         ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_accuracy_curve(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
@@ -75,4 +76,4 @@ def plot_accuracy_curve(history: Sequence[Mapping[str, Any]], path: Path) -> Pat
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("Validation accuracy per epoch vs training time")
-    return _save(fig, path)
+    return save_figure(fig, path)
