@@ -4,8 +4,8 @@
                                                                    SIGTERM; without nvidia-smi it records nothing)
 
 A training loop slower than the bare model either left the GPU idle part of the time (busy under 100 %) or ran
-on a slower GPU (a lower SM clock, e.g. held down at its power limit): the samples tell which. Made for a
-machine with one GPU (on one with several, their rows are pooled).
+on a slower GPU (a lower SM clock, e.g. held down at its power limit): the samples tell which, read while the
+step kept the GPU working (`working`). Made for a machine with one GPU (on one with several, their rows are pooled).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ QUERY = ("timestamp", "utilization.gpu", "clocks.sm", "power.draw", "temperature
 MEASURES = {"busy": "busy %", "sm_clock": "SM clock (MHz)", "power": "power (W)", "temperature": "temperature (C)"}
 TIME_FORMATS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S")
 INTERVAL_MS = 500
+WORKING_BUSY = 50  # a sample at least this busy: the step had work on the GPU
 SUFFIX = ".gpu.csv"
 
 
@@ -76,6 +77,14 @@ def read_steps(folder: Path) -> dict[str, dict[str, list]]:
     return dict(sorted(((name, s) for name, s in steps.items() if s["time"]), key=lambda item: item[1]["time"][0]))
 
 
+def working(samples: dict[str, list]) -> dict[str, list]:
+    """The samples from the first to the last at least `WORKING_BUSY` % busy, the waits between them included:
+    a step's start-up (loading, compiling) and its host-only end are not its loop waiting on the host."""
+    busy = [i for i, value in enumerate(samples["busy"]) if value is not None and value >= WORKING_BUSY]
+    span = slice(busy[0], busy[-1] + 1) if busy else slice(0)
+    return {name: values[span] for name, values in samples.items()}
+
+
 def decile(values: list[float]) -> float:
     """The 10th percentile (the value itself for a single sample)."""
     return statistics.quantiles(values, n=10, method="inclusive")[0] if len(values) > 1 else values[0]
@@ -97,14 +106,17 @@ def gpu_section(folder: Path) -> list[str]:
     lines = [f"## The GPU during each step (nvidia-smi every {INTERVAL_MS} ms: `logs/*{SUFFIX}`, plotted in "
              "`gpu.png`)", "",
              "Busy: the share of each interval in which a kernel ran. A loop that keeps the GPU waiting on the host "
-             "shows it under 100 %; a GPU held down (power, heat) shows a lower SM clock at full busy.", "",
-             "| step | samples | busy %, median (10th percentile) | SM clock MHz, median (min-max) | "
+             "shows it under 100 %; a GPU held down (power, heat) shows a lower SM clock at full busy. Busy, clock "
+             f"and power are read while the step worked: from its first to its last sample at {WORKING_BUSY} % busy "
+             "or more (start-up and compilation before, host-only work after, left out).", "",
+             "| step | samples (while working) | busy %, median (10th percentile) | SM clock MHz, median (min-max) | "
              "power W, median (max) | temperature C, max |", "|---|---|---|---|---|---|"]
     for name, samples in steps.items():
-        lines.append(f"| {name} | {len(samples['time'])} | "
-                     f"{describe(samples['busy'], '{median:.0f} ({decile:.0f})')} | "
-                     f"{describe(samples['sm_clock'], '{median:.0f} ({min:.0f}-{max:.0f})')} | "
-                     f"{describe(samples['power'], '{median:.0f} ({max:.0f})')} | "
+        worked = working(samples)
+        lines.append(f"| {name} | {len(samples['time'])} ({len(worked['time'])}) | "
+                     f"{describe(worked['busy'], '{median:.0f} ({decile:.0f})')} | "
+                     f"{describe(worked['sm_clock'], '{median:.0f} ({min:.0f}-{max:.0f})')} | "
+                     f"{describe(worked['power'], '{median:.0f} ({max:.0f})')} | "
                      f"{describe(samples['temperature'], '{max:.0f}')} |")
     return lines + [""]
 

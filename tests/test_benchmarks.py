@@ -175,7 +175,7 @@ def test_summary_from_the_jsons(trained, inference, robust):
     (folder / "logs").mkdir(exist_ok=True)
     (folder / "logs" / "train.gpu.csv").write_text(NVIDIA_SMI_CSV)
     summary.main([str(folder)])
-    assert "| train | 3 | 100 (52) |" in (folder / "summary.md").read_text() and (folder / "gpu.png").is_file()
+    assert "| train | 5 (3) | 100 (36) |" in (folder / "summary.md").read_text() and (folder / "gpu.png").is_file()
     (folder / "logs" / "train.gpu.csv").unlink()
 
 
@@ -231,11 +231,14 @@ def test_reproduce_script_parses():
 
 
 # nvidia-smi --query-gpu=timestamp,utilization.gpu,clocks.sm,power.draw,temperature.gpu --format=csv, as it writes
-# it: a header, values with units, [N/A] where a GPU does not report one, and the line the kill cut short.
+# it: a header, values with units, [N/A] where a GPU does not report one, and the line the kill cut short. The
+# step starts idle, works (waiting once, 20 %), and ends on the host (40 %).
 NVIDIA_SMI_CSV = """timestamp, utilization.gpu [%], clocks.current.sm [MHz], power.draw [W], temperature.gpu
+2026/11/28 09:59:59.500, 0 %, 345 MHz, 70.00 W, 40
 2026/11/28 10:00:00.000, 100 %, 1980 MHz, 690.10 W, 60
-2026/11/28 10:00:00.500, 100 %, 1755 MHz, 700.00 W, 63
-2026/11/28 10:00:01.000, 40 %, [N/A], 350.00 W, 61
+2026/11/28 10:00:00.500, 20 %, 1980 MHz, 300.00 W, 61
+2026/11/28 10:00:01.000, 100 %, 1755 MHz, 700.00 W, 63
+2026/11/28 10:00:01.500, 40 %, [N/A], 350.00 W, 61
 2026/11/28 10:00:0"""
 
 
@@ -244,10 +247,11 @@ def test_gpu_samples_are_read_and_summarised_per_step(tmp_path):
     (tmp_path / "logs" / "train.gpu.csv").write_text(NVIDIA_SMI_CSV)
     (tmp_path / "logs" / "robustness.gpu.csv").write_text("No devices were found\n")  # nvidia-smi failed: no row
     samples = gpu_samples.read_samples(tmp_path / "logs" / "train.gpu.csv")
-    assert samples["busy"] == [100, 100, 40] and samples["sm_clock"] == [1980, 1755, None]
-    assert [round(t - samples["time"][0], 3) for t in samples["time"]] == [0, 0.5, 1.0]
+    assert samples["busy"] == [0, 100, 20, 100, 40] and samples["sm_clock"] == [345, 1980, 1980, 1755, None]
+    assert [round(t - samples["time"][0], 3) for t in samples["time"]] == [0, 0.5, 1.0, 1.5, 2.0]
+    assert gpu_samples.working(samples)["busy"] == [100, 20, 100]
     lines = gpu_samples.gpu_section(tmp_path)
-    assert "| train | 3 | 100 (52) | 1868 (1755-1980) | 690 (700) | 63 |" in lines
+    assert "| train | 5 (3) | 100 (36) | 1980 (1755-1980) | 690 (700) | 63 |" in lines
     assert not any(line.startswith("| robustness") for line in lines)
     assert gpu_samples.plot_samples(tmp_path).is_file()
     (tmp_path / "logs" / "train.gpu.csv").unlink()  # a CPU run: no section, no plot
