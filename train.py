@@ -65,14 +65,15 @@ PRESETS: dict[str, dict] = {
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
     # a 5x4 feature map instead of 3x2; the photos' own 80x60 did no better (results/h100-80x60/). Without
     # a weight average (`ema_decay`), evaluations jumped by tens of points between epochs at the high learning
-    # rate (results/h100/); warming up, the average's decay stays short of its 0.998 cap (0.9959 after 78
+    # rate (results/h100/); warming up, the average's decay stays short of its 0.998 cap (0.9965 after 100
     # epochs). At most 100 epochs, fitted to 4 minutes of training from the speed timed on the GPU. Mixup 0.2,
     # drop path 0.05 and no class weights: +1.3 / +0.7 / +0.8 / +0.8 points over the same preset without them
     # (results/h100-next/ against results/h100-ema/, one H100 each): 89.9 / 72.8 / 77.1 / 91.9 %, best of 78
     # epochs at epoch 44 (117 s), the later ones nothing more; macro-F1 lower on baseColour, season and usage
-    # (no class weights). With the benchmarks, about 460 s of the 10 minutes a lent machine gives one command. A
-    # checkpoint (weights, their average and AdamW state, about 400 MB) every 500 steps, not every epoch: a run
-    # of minutes rarely needs resuming, and each write is wall time of those 10 minutes.
+    # (no class weights). Again on another H100 (results/h100-preset/): 89.9 / 73.0 / 76.7 / 92.1 %, best of 100
+    # epochs at epoch 53 (127 s). With the benchmarks, 460 to 480 s of the 10 minutes a lent machine gives one
+    # command. A checkpoint (weights, their average and AdamW state, about 400 MB) every 500 steps, not every
+    # epoch: a run of minutes rarely needs resuming, and each write is wall time of those 10 minutes.
     "h100": {"epochs": 100, "time_budget_s": 240, "batch_size": 512, "lr": 3e-3, "input_size": [160, 120],
              "drop_rate": 0.2, "drop_path_rate": 0.05, "mixup_alpha": 0.2, "class_weight_power": 0.0,
              "ema_decay": 0.998, "eval_batch_size": 2048, "log_every": 25,
