@@ -160,9 +160,11 @@ class FashionAttributesPipeline(Pipeline):
                      postprocess_params: dict) -> Iterator[list[HeadPredictions]]:
         """The base class's loop, with the device one batch ahead of the answers: on a GPU, `forward` only queues
         its work, and the answers to batch i are built while batch i+1 runs. Each item of `inputs` is a batch
-        already (`_classify`): neither collated nor split again, whatever `batch_size` says."""
+        already (`_classify`): neither collated nor split again, whatever `batch_size` says. On CUDA the batches
+        come in pinned memory, so that their copy to the GPU is queued too, instead of holding the host until
+        the batch before is done."""
         batches = DataLoader(PipelineDataset(inputs, self.preprocess, preprocess_params), batch_size=None,
-                             num_workers=num_workers)
+                             num_workers=num_workers, pin_memory=self.device.type == "cuda")
         outputs = (self.forward(batch, **forward_params) for batch in batches)
         return (self.postprocess(output, **postprocess_params) for output in one_ahead(outputs))
 
@@ -179,9 +181,12 @@ class FashionAttributesPipeline(Pipeline):
         }
 
     def forward(self, model_inputs: dict[str, torch.Tensor], **forward_params) -> dict[str, Any]:
-        """The base class's, except that on a CUDA device the top-k's copy to the host is only queued, not
-        waited for (the base class waits, and with it the host, until the GPU is done): `postprocess` waits, on
-        the event `copied`. Elsewhere, the copy is the base class's."""
+        """The base class's, except that on a CUDA device the copies are only queued, not waited for (the base
+        class waits, and with it the host, until the GPU is done): the batch's to the GPU, from pinned memory,
+        and the top-k's to the host, which `postprocess` waits for on the event `copied`. Elsewhere, the copies
+        are the base class's."""
+        if self.device.type == "cuda":
+            model_inputs = {name: tensor.to(self.device, non_blocking=True) for name, tensor in model_inputs.items()}
         with self.device_placement(), self.get_inference_context()():
             best = self._forward(self._ensure_tensor_on_device(model_inputs, self.device), **forward_params)
         device = next(iter(best.values()))[0].device  # where the model put them: not always `self.device`
