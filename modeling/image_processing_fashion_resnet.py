@@ -28,6 +28,7 @@ ImageSource = Union[str, os.PathLike, bytes, PIL.Image.Image, np.ndarray, torch.
 
 
 URL_TIMEOUT_S = 30.0  # an unreachable or stalled server must not hang a batch
+URL_MAX_BYTES = 64 * 2**20  # a product photo is a few MB: a larger answer is not one, and must not fill memory
 
 
 class ImageLoadError(ValueError):
@@ -85,13 +86,23 @@ def _open(source: ImageSource) -> PIL.Image.Image:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path.lower().startswith(("http://", "https://")):
-            response = httpx.get(path, timeout=URL_TIMEOUT_S, follow_redirects=True)
-            response.raise_for_status()
-            return PIL.Image.open(io.BytesIO(response.content))
+            return PIL.Image.open(io.BytesIO(_download(path)))
         if not os.path.isfile(path):
             raise FileNotFoundError("a folder, not an image file" if os.path.isdir(path) else "no such file")
         return PIL.Image.open(path)
     raise TypeError(f"unsupported input type {type(source).__name__}")
+
+
+def _download(url: str) -> bytes:
+    """The body of a GET of `url`, read as it streams in, up to `URL_MAX_BYTES`."""
+    body = bytearray()
+    with httpx.stream("GET", url, timeout=URL_TIMEOUT_S, follow_redirects=True) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > URL_MAX_BYTES:
+                raise ValueError(f"the download is larger than {URL_MAX_BYTES:,} bytes")
+    return bytes(body)
 
 
 def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:

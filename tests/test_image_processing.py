@@ -18,7 +18,7 @@ import torch
 from conftest import BAD_KINDS, ODD_KINDS, write_bad_file, write_odd_image
 from transformers import AutoImageProcessor
 
-from modeling import FashionImageProcessor, ImageLoadError, load_rgb_image
+from modeling import FashionImageProcessor, ImageLoadError, image_processing_fashion_resnet, load_rgb_image
 
 HEIGHT, WIDTH = 80, 60
 
@@ -409,6 +409,15 @@ def local_http_server(image_paths):
 def test_url_gives_the_same_pixels_as_the_file(local_http_server, rgb_image_path, processor):
     from_url = processor(f"{local_http_server}/{rgb_image_path.name}")["pixel_values"]
     assert torch.equal(from_url, processor(rgb_image_path)["pixel_values"])
+
+
+def test_a_url_larger_than_the_download_limit_is_refused_naming_it(local_http_server, rgb_image_path, monkeypatch):
+    url = f"{local_http_server}/{rgb_image_path.name}"
+    monkeypatch.setattr(image_processing_fashion_resnet, "URL_MAX_BYTES", rgb_image_path.stat().st_size - 1)
+    with pytest.raises(ImageLoadError, match=re.escape(url) + ".*larger than"):
+        load_rgb_image(url)
+    monkeypatch.setattr(image_processing_fashion_resnet, "URL_MAX_BYTES", rgb_image_path.stat().st_size)
+    assert load_rgb_image(url).size == PIL.Image.open(rgb_image_path).size
 
 
 @pytest.mark.parametrize("path", ["missing.jpg", None, "malformed"])
