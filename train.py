@@ -63,9 +63,10 @@ HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
 PRESETS: dict[str, dict] = {
     # Full prepared data on one H100 (bf16 via `accelerate launch --mixed_precision bf16`), from scratch.
     # The model upscales the 80x60 photos 2x on the GPU (`input_size`): ResNet-50's 32x downsampling leaves
-    # a 5x4 feature map instead of 3x2; the photos' own 80x60 did no better (results/h100-80x60/). Without
-    # a weight average (`ema_decay`), evaluations jumped by tens of points between epochs at the high learning
-    # rate (results/h100/); warming up, the average's decay stays short of its 0.998 cap (0.9965 after 100
+    # a 5x4 feature map instead of 3x2; the photos' own 80x60 did no better (results/h100-80x60/), nor did 3x,
+    # 240x180, epoch for epoch, at half the speed (results/h100-240x180/). Without a weight average
+    # (`ema_decay`), evaluations jumped by tens of points between epochs at the high learning rate
+    # (results/h100/); warming up, the average's decay stays short of its 0.998 cap (0.9965 after 100
     # epochs). At most 100 epochs, fitted to 4 minutes of training from the speed timed on the GPU. Mixup 0.2,
     # drop path 0.05 and no class weights: +1.3 / +0.7 / +0.8 / +0.8 points over the same preset without them
     # (results/h100-next/ against results/h100-ema/, one H100 each): 89.9 / 72.8 / 77.1 / 91.9 %, best of 78

@@ -11,8 +11,9 @@
 # FLAGs after NAME go to train.py and override the preset's, e.g. `h100-80x60 --input_size 80 60`.
 #
 # Meant to end within 10 minutes on one H100: 478 s and 460 s with the preset as it is (results/h100-preset/,
-# results/h100-next/), 491 s and 330 s with earlier ones (results/README.md). On a machine without datasets and
-# evaluate and without a package index: benchmarks/offline_wheels.sh.
+# results/h100-next/), 491 s and 330 s with earlier ones (results/README.md); a larger input takes longer (with
+# `--input_size 240 180`, 448 s before the training benchmark, which needs about 100 s more: results/h100-240x180/).
+# On a machine without datasets and evaluate and without a package index: benchmarks/offline_wheels.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
