@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import time
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -27,7 +28,7 @@ __all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "load_rgb_i
 ImageSource = Union[str, os.PathLike, bytes, PIL.Image.Image, np.ndarray, torch.Tensor]
 
 
-URL_TIMEOUT_S = 30.0  # an unreachable or stalled server must not hang a batch
+URL_TIMEOUT_S = 30.0  # an unreachable, stalled or trickling server must not hang a batch
 URL_MAX_BYTES = 64 * 2**20  # a product photo is a few MB: a larger answer is not one, and must not fill memory
 
 
@@ -47,12 +48,15 @@ def describe(source: Any) -> str:
 
 
 CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+# Float pixels up to this are in [0, 1] units: resampling (bicubic, Lanczos) overshoots 1 at edges by some
+# percent, and a 0-255 image whose brightest pixel is this dark is black either way.
+FLOAT_UNIT_MAX = 1.25
 
 
 def _from_array(array: np.ndarray) -> PIL.Image.Image:
     """(H, W), (H, W, C) or (C, H, W) pixels, C in `CHANNELS`, to a PIL image: 16-bit integers scaled to 8
-    bits, as 16-bit files are; floats in [0, 1] scaled to 0-255, as transformers' `to_pil_image` does; other
-    numbers taken as 0-255."""
+    bits, as 16-bit files are; floats in [0, 1] (up to `FLOAT_UNIT_MAX`) scaled to 0-255, as transformers'
+    `to_pil_image` does, and clipped; other numbers taken as 0-255."""
     if array.dtype.kind not in "biuf":
         raise TypeError(f"unsupported pixel type {array.dtype}")
     if array.ndim == 3 and array.shape[0] in CHANNELS and array.shape[-1] not in CHANNELS:
@@ -67,7 +71,7 @@ def _from_array(array: np.ndarray) -> PIL.Image.Image:
         array = array * 255
     elif array.dtype == np.uint16:
         array = array / 257.0
-    elif array.dtype.kind == "f" and array.size and 0.0 <= array.min() and array.max() <= 1.0:
+    elif array.dtype.kind == "f" and array.size and array.max() <= FLOAT_UNIT_MAX:
         array = array * 255.0
     return PIL.Image.fromarray(np.rint(array).clip(0, 255).astype(np.uint8))
 
@@ -94,7 +98,10 @@ def _open(source: ImageSource) -> PIL.Image.Image:
 
 
 def _download(url: str) -> bytes:
-    """The body of a GET of `url`, read as it streams in, up to `URL_MAX_BYTES`."""
+    """The body of a GET of `url`, read as it streams in, up to `URL_MAX_BYTES` and `URL_TIMEOUT_S` seconds."""
+    # httpx's timeout bounds each connect and each read, not the whole: a server sending a byte every few
+    # seconds would never trip it. The deadline does, at the chunk after it passes.
+    deadline = time.monotonic() + URL_TIMEOUT_S
     body = bytearray()
     with httpx.stream("GET", url, timeout=URL_TIMEOUT_S, follow_redirects=True) as response:
         response.raise_for_status()
@@ -102,21 +109,26 @@ def _download(url: str) -> bytes:
             body += chunk
             if len(body) > URL_MAX_BYTES:
                 raise ValueError(f"the download is larger than {URL_MAX_BYTES:,} bytes")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the download took longer than {URL_TIMEOUT_S:g} s")
     return bytes(body)
 
 
 def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
     """Any PIL mode to 8-bit RGB; transparency is composited on white, the photos' background."""
-    if image.mode == "RGB":
+    if image.mode == "RGB" and "transparency" not in image.info:
         return image  # no copy: the pipeline loads each image twice (once to isolate errors, once to batch it)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # PIL's own I->L conversion clips at 255 instead of rescaling 16-bit data.
         image = PIL.Image.fromarray((np.asarray(image, dtype=np.float32) / 257.0).clip(0, 255).astype(np.uint8))
     elif image.mode == "F":
         image = _from_array(np.asarray(image))  # scaled as a float array is, not clipped to black
-    if image.mode == "P":
+    elif image.mode == "La":
+        image = image.convert("LA")  # PIL converts premultiplied La to LA, and to no other mode
+    if image.mode == "P" or "transparency" in image.info:
+        # A palette, or one colour of an L or RGB image (a PNG's tRNS chunk), may be transparent.
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
         white = PIL.Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = PIL.Image.alpha_composite(white, image.convert("RGBA"))
     return image.convert("RGB")

@@ -134,13 +134,23 @@ class FashionAttributesPipeline(Pipeline):
         images: list = []
         for source in inputs:
             try:
-                images.append(load_rgb_image(source))
+                images.append(self._read(source))
             except ImageLoadError as error:
                 logger.warning("%s", error)
                 images.append(error)
         readable = [image for image in images if not isinstance(image, ImageLoadError)]
         answers = iter(self._classify(readable, batch_size, kwargs))
         return [{"error": str(image)} if isinstance(image, ImageLoadError) else next(answers) for image in images]
+
+    def _read(self, source: ImageSource) -> PIL.Image.Image:
+        """`source` as an RGB image, fitted to the model's input now if it is larger: a list is read whole before
+        its first batch, and a 12-megapixel photo takes 36 MB decoded where the fitted one takes 14 KB (80x60). The
+        processor fits the fitted image again to the same pixels."""
+        image = load_rgb_image(source)
+        size = self.image_processor.size
+        if image.width * image.height > size["height"] * size["width"]:
+            image = PIL.Image.fromarray(self.image_processor.fit(image))
+        return image
 
     def _classify(self, images: list[PIL.Image.Image], batch_size: int | None, kwargs: dict) -> list[HeadPredictions]:
         if not images:

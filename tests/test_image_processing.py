@@ -7,6 +7,7 @@ import http.server
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,16 @@ def test_arrays_and_tensors_in_the_layouts_and_types_users_hold(rgb_image_path):
             load_rgb_image(np.zeros(shape, np.uint8))
 
 
+def test_a_float_image_resampled_a_little_past_0_1_keeps_its_range():
+    # Bicubic upscaling overshoots [0, 1] at edges; the image is still in [0, 1] units, not a dark 0-255 one.
+    halves = torch.zeros(3, HEIGHT // 2, WIDTH // 2)
+    halves[..., WIDTH // 4 :] = 1.0
+    upscaled = torch.nn.functional.interpolate(halves[None], size=(HEIGHT, WIDTH), mode="bicubic")[0]
+    assert upscaled.min() < 0 and upscaled.max() > 1
+    rgb = np.asarray(load_rgb_image(upscaled))
+    assert (rgb[:, 0] == 0).all() and (rgb[:, -1] == 255).all()
+
+
 def test_list_order_is_kept(processor, image_paths):
     batch = processor(image_paths).pixel_values
     for i, path in enumerate(image_paths):
@@ -290,6 +301,25 @@ def test_palette_with_transparency_becomes_white(tmp_path):
     assert (rgb[: HEIGHT // 2] == (200, 0, 0)).all()
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_transparent_colour_of_a_grey_or_rgb_png_becomes_white(tmp_path, mode):
+    # A PNG's tRNS chunk: no alpha channel, one colour (here black, the bottom half) declared transparent.
+    black, grey = (0, 120) if mode == "L" else ((0, 0, 0), (120, 120, 120))
+    image = PIL.Image.new(mode, (WIDTH, HEIGHT), black)
+    image.paste(grey, (0, 0, WIDTH, HEIGHT // 2))
+    path = tmp_path / f"{mode}_transparent.png"
+    image.save(path, transparency=black)
+    rgb = np.asarray(load_rgb_image(path))
+    assert (rgb[HEIGHT // 2 :] == 255).all()
+    assert (rgb[: HEIGHT // 2] == 120).all()
+
+
+def test_premultiplied_grey_and_alpha_in_memory_is_read():
+    # Mode La (grey premultiplied by alpha) arises in memory only; PIL converts it to LA and nothing else.
+    image = PIL.Image.new("LA", (WIDTH, HEIGHT), (0, 0)).convert("La")
+    assert (np.asarray(load_rgb_image(image)) == 255).all()
+
+
 @pytest.mark.parametrize(("orientation", "size"), [(1, (WIDTH, HEIGHT)), (6, (HEIGHT, WIDTH))])
 def test_exif_orientation_is_applied(tmp_path, rgb_image_path, orientation, size):
     # Orientation 6: the camera was turned, the viewer rotates the stored 60x80 pixels to 80x60.
@@ -418,6 +448,34 @@ def test_a_url_larger_than_the_download_limit_is_refused_naming_it(local_http_se
         load_rgb_image(url)
     monkeypatch.setattr(image_processing_fashion_resnet, "URL_MAX_BYTES", rgb_image_path.stat().st_size)
     assert load_rgb_image(url).size == PIL.Image.open(rgb_image_path).size
+
+
+def test_a_url_that_trickles_in_is_given_up_at_the_timeout_naming_it(monkeypatch):
+    # A byte every 0.1 s: each read is quick, the whole is not. httpx's own timeout (per read) never trips.
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
+    monkeypatch.setattr(image_processing_fashion_resnet, "URL_TIMEOUT_S", 0.5)
+    try:  # the whole answer takes 10 s; without the deadline, it arrives, and is not an image
+        with pytest.raises(ImageLoadError, match=re.escape(url) + ".*longer than 0.5 s"):
+            load_rgb_image(url)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("path", ["missing.jpg", None, "malformed"])

@@ -208,6 +208,21 @@ def test_gpu_answers_equal_cpu_answers(shared_model, shared_processor, shared_pi
             assert_same_predictions(got, want, atol=1e-4)
 
 
+def test_a_list_holds_large_photos_fitted_to_the_model_input_with_the_same_answers(shared_pipeline, rgb_image_path,
+                                                                                  monkeypatch):
+    # A list is read whole before its first batch: phone photos must not stay in memory at full size.
+    large = PIL.Image.open(rgb_image_path).convert("RGB").resize((1200, 1600), PIL.Image.BICUBIC)
+    held = []
+    preprocess = shared_pipeline.preprocess
+    monkeypatch.setattr(shared_pipeline, "preprocess", lambda images: held.extend(images) or preprocess(images))
+    answers = shared_pipeline([large, rgb_image_path], batch_size=2)
+    size = shared_pipeline.image_processor.size
+    assert [image.size for image in held] == [(size["width"], size["height"])] * 2
+    monkeypatch.undo()
+    assert_same_predictions(answers[0], shared_pipeline(large))
+    assert_same_predictions(answers[1], shared_pipeline(rgb_image_path))
+
+
 def test_list_of_one_gives_list_of_one(shared_pipeline, rgb_image_path):
     result = shared_pipeline([rgb_image_path])
     assert isinstance(result, list) and len(result) == 1
