@@ -49,7 +49,7 @@ def describe(source: Any) -> str:
 
 CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
 # Float pixels up to this are in [0, 1] units: resampling (bicubic, Lanczos) overshoots 1 at edges by some
-# percent, and a 0-255 image whose brightest pixel is this dark is black either way.
+# percent, and a 0-255 image whose brightest pixel is 1.25 of 255 is not a photo.
 FLOAT_UNIT_MAX = 1.25
 
 
