@@ -161,7 +161,8 @@ def _dropped_classes(
             if head == "articleType" and name not in rules.article_types:
                 why = OUT_OF_SCOPE
             elif name not in rare[head]:
-                why = "no row left after the other rules"
+                why = ("no row left after the other rules" if n_left == 0
+                       else "every row dropped with other heads' rare classes")
             elif n_left == left.get(name, 0):
                 why = f"fewer than min_examples={rules.min_examples} rows after the other rules"
             else:  # rare only once the rows of other heads' rare classes were dropped

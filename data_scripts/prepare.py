@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -142,23 +144,30 @@ def prepare(
         image_bytes = sum(len(raw.images[row]) for row in frames[split]["row"])
         _write_parquet(dataset[split], data_dir, split, image_bytes)
     report.to_csv(output_dir / "cleaning_report.csv", index=False)
-    (output_dir / "cleaning_summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    _write_json(output_dir / "cleaning_summary.json", summary)
     write_card(output_dir, features, summary)
     return dataset
 
 
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def push_to_hub(dataset: datasets.DatasetDict, output_dir: Path, repo_id: str) -> None:
-    """Upload the splits, then the card, report, summary and plot (our card replaces the generated one)."""
+    """Upload the splits, then the card, report, summary and plot (our card replaces the generated one). The
+    summary goes without local folders: it records the source as given, which may be the trainer's path."""
     from huggingface_hub import HfApi
 
+    from model_card import without_local_folders_in
+
     dataset.push_to_hub(repo_id)
-    HfApi().upload_folder(
-        repo_id=repo_id,
-        repo_type="dataset",
-        folder_path=str(output_dir),
-        allow_patterns=["README.md", "cleaning_report.csv", "cleaning_summary.json", PLOT_NAME],
-        commit_message="Dataset card and cleaning report",
-    )
+    with tempfile.TemporaryDirectory() as staged:
+        for name in ("README.md", "cleaning_report.csv", PLOT_NAME):
+            shutil.copy2(Path(output_dir) / name, staged)
+        summary = json.loads((Path(output_dir) / "cleaning_summary.json").read_text(encoding="utf-8"))
+        _write_json(Path(staged) / "cleaning_summary.json", without_local_folders_in(summary))
+        HfApi().upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=staged,
+                              commit_message="Dataset card and cleaning report")
 
 
 def load_prepared(path_or_repo_id: str | Path = SAMPLE_DIR) -> datasets.DatasetDict:

@@ -34,6 +34,9 @@ def read_raw(source: str | Path) -> RawData:
         return read_kaggle(path)
     if path.exists():
         files = [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else [str(path)]
+        if not files:
+            raise ValueError(f"{source}: neither a Kaggle folder (styles.csv, with images/ or images.tar) nor a "
+                             "folder of Parquet files")
         name = path.resolve().name if path.is_dir() else path.stem
         return read_hub_dataset(datasets.load_dataset("parquet", data_files=files, split="train"), str(source), name)
     hub = datasets.load_dataset(str(source))
@@ -92,6 +95,11 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawDa
         raise ValueError(f"{source}: not in the Hub schema (missing {sorted(missing) or ['image']})")
     dataset = dataset.cast_column("image", datasets.Image(decode=False))
     frame = dataset.select_columns([*RAW_COLUMNS, "image"]).to_pandas()
+    # A prepared dataset (this package's Parquet, or one like it) stores ClassLabel ids: the rules read names.
+    for column in RAW_COLUMNS:
+        feature = dataset.features[column]
+        if isinstance(feature, datasets.ClassLabel):
+            frame[column] = [feature.names[i] if i >= 0 else None for i in frame[column]]  # -1: no label
     rows = frame[list(RAW_COLUMNS)].map(_text)
     rows.insert(0, "line", range(1, len(rows) + 1))
     rows["recovered"] = False

@@ -21,9 +21,10 @@ import PIL.Image
 import pytest
 
 from data_scripts import HEADS, CleaningRules
+from data_scripts.card import PLOT_NAME
 from data_scripts.near_copies import same_photos
 from data_scripts.prepare import main, prepare
-from data_scripts.read_raw import parse_styles, read_kaggle
+from data_scripts.read_raw import parse_styles, read_kaggle, read_raw
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 RULES = CleaningRules(
@@ -190,15 +191,20 @@ def test_rare_classes_are_dropped_and_reported(kaggle_dir: Path, tmp_path: Path)
     assert "Kurtas" in fell_out and any(r.startswith("rare_class:") for r in summary["dropped_by_reason"])
 
 
+def write_kaggle_folder(folder: Path, labels: list[tuple[str, str, str]]) -> None:
+    """A Kaggle-layout folder with one row and one distinct photo per (articleType, baseColour, usage)."""
+    lines = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"]
+    (folder / "images").mkdir(parents=True)
+    for i, (article_type, colour, usage) in enumerate(labels, start=1):
+        lines.append(f"{i},Men,Apparel,Topwear,{article_type},{colour},Summer,2012,{usage},Product {i}")
+        PIL.Image.new("RGB", (60, 80), (20 * i, 0, 0)).save(folder / "images" / f"{i}.jpg")
+    (folder / "styles.csv").write_text("\n".join(lines) + "\n")
+
+
 def test_a_class_made_rare_by_another_heads_rare_class_is_reported_with_the_rows_it_had_then(tmp_path: Path) -> None:
     # Shirts has 1 row (rare at min_examples=2); dropping it leaves Red with 1 of its 2 rows: rare in turn.
-    labels = [("Tshirts", "Blue")] * 3 + [("Tshirts", "Red"), ("Shirts", "Red")]
-    lines = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"]
-    (tmp_path / "raw" / "images").mkdir(parents=True)
-    for i, (article_type, colour) in enumerate(labels, start=1):
-        lines.append(f"{i},Men,Apparel,Topwear,{article_type},{colour},Summer,2012,Casual,Product {i}")
-        PIL.Image.new("RGB", (60, 80), (40 * i, 0, 0)).save(tmp_path / "raw" / "images" / f"{i}.jpg")
-    (tmp_path / "raw" / "styles.csv").write_text("\n".join(lines) + "\n")
+    write_kaggle_folder(tmp_path / "raw", [("Tshirts", "Blue", "Casual")] * 3 + [("Tshirts", "Red", "Casual"),
+                                                                                  ("Shirts", "Red", "Casual")])
     prepare(tmp_path / "raw", tmp_path / "out", rules=CleaningRules(article_types=("Tshirts", "Shirts"), min_examples=2))
     fell_out = json.loads((tmp_path / "out" / "cleaning_summary.json").read_text())["classes_dropped"]
     assert fell_out["articleType"]["Shirts"] == {
@@ -207,6 +213,16 @@ def test_a_class_made_rare_by_another_heads_rare_class_is_reported_with_the_rows
         "raw_rows": 2, "rows_left": 1, "why": "fewer than min_examples=2 rows once other heads' rare classes were dropped"}
     report = pd.read_csv(tmp_path / "out" / "cleaning_report.csv", dtype=str, keep_default_na=False)
     assert report.loc[report["id"] == "4", "detail"].item() == "Red: 1 rows"  # the report says the same
+
+
+def test_a_class_whose_rows_all_went_with_other_heads_rare_classes_says_so(tmp_path: Path) -> None:
+    # Ties and Rust are rare at min_examples=3; Travel had 4 rows, enough, but all 4 were theirs.
+    write_kaggle_folder(tmp_path / "raw", [("Ties", "Black", "Travel")] * 2 + [("Shirts", "Rust", "Travel")] * 2
+                        + [("Shirts", "Black", "Casual")] * 6)
+    prepare(tmp_path / "raw", tmp_path / "out", rules=CleaningRules(article_types=("Ties", "Shirts"), min_examples=3))
+    fell_out = json.loads((tmp_path / "out" / "cleaning_summary.json").read_text())["classes_dropped"]
+    assert fell_out["usage"]["Travel"] == {
+        "raw_rows": 4, "rows_left": 4, "why": "every row dropped with other heads' rare classes"}
 
 
 def test_tar_source_matches_folder(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict], tmp_path: Path) -> None:
@@ -218,6 +234,21 @@ def test_tar_source_matches_folder(kaggle_dir: Path, prepared: tuple[Path, datas
     prepare(source, tmp_path / "out", rules=RULES, validation_fraction=0.25)
     folder_output, _ = prepared
     assert (tmp_path / "out" / "cleaning_report.csv").read_text() == (folder_output / "cleaning_report.csv").read_text()
+
+
+def test_a_prepared_parquet_file_is_read_with_its_class_names(tmp_path: Path) -> None:
+    # This package's own Parquet stores ClassLabel ids; read as a raw source, its rows carry the names.
+    parquet = next((Path(__file__).parents[1] / "data" / "sample" / "data").glob("validation-*.parquet"))
+    prepared = datasets.load_dataset("parquet", data_files=str(parquet), split="train")
+    rows = read_raw(parquet).rows
+    for head in HEADS:
+        assert rows[head].tolist() == prepared.features[head].int2str(prepared[head]), head
+
+
+def test_a_folder_with_neither_styles_csv_nor_parquet_is_refused_saying_what_it_needs(tmp_path: Path) -> None:
+    (tmp_path / "images.tar").write_bytes(b"")
+    with pytest.raises(ValueError, match="styles.csv.*Parquet"):
+        read_raw(tmp_path)
 
 
 def test_hub_schema_parquet_source(kaggle_dir: Path, prepared: tuple[Path, datasets.DatasetDict], tmp_path: Path) -> None:
@@ -244,13 +275,24 @@ def test_hub_schema_parquet_source(kaggle_dir: Path, prepared: tuple[Path, datas
 
 
 def test_cli_with_push_to_hub(kaggle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pushed = []
+    pushed, uploaded = [], {}
+
+    def upload_folder(self, **kw):
+        pushed.append(("card", kw["repo_id"]))
+        uploaded.update({p.name: p.read_bytes() for p in Path(kw["folder_path"]).iterdir()})
+
     monkeypatch.setattr(datasets.DatasetDict, "push_to_hub", lambda self, repo_id: pushed.append(("data", repo_id)))
-    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", lambda self, **kw: pushed.append(("card", kw["repo_id"])))
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
     main([str(kaggle_dir), "--output-dir", str(tmp_path), "--seed", "1", "--push-to-hub", "me/fashion"])
     assert pushed == [("data", "me/fashion"), ("card", "me/fashion")]
     summary = json.loads((tmp_path / "cleaning_summary.json").read_text())
     assert summary["seed"] == 1 and summary["rules"] == CleaningRules().to_dict()
+    # What goes to the Hub: the card, report and plot as written, the summary without the local folder.
+    assert sorted(uploaded) == sorted(["README.md", "cleaning_report.csv", "cleaning_summary.json", PLOT_NAME])
+    assert uploaded["cleaning_report.csv"] == (tmp_path / "cleaning_report.csv").read_bytes()
+    published = json.loads(uploaded["cleaning_summary.json"])
+    assert summary["source"] == str(kaggle_dir) and published["source"] == kaggle_dir.name
+    assert {k: v for k, v in published.items() if k != "source"} == {k: v for k, v in summary.items() if k != "source"}
 
 
 def test_the_command_line_runs_without_runpy_warning():
