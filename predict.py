@@ -10,8 +10,8 @@ Output (stdout, or --output by extension):
           <head>_2, <head>_2_score ... <head>_K, <head>_K_score
 An unreadable file (missing, empty, truncated, not an image) does not stop the run: its row has the path and
 an "error" field instead of predictions, and it is named on stderr. Exit status: 0; 1 if any file failed (every
-other row is written); 2 if nothing could run (bad arguments, an output folder that does not exist, a model that
-does not load).
+other row is written); 2 if nothing could run (bad arguments, an --output that cannot be written, a model that does
+not load). A file name that is not UTF-8 is written as its own bytes.
 """
 
 from __future__ import annotations
@@ -110,10 +110,23 @@ def batched(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
+def predict_one(classifier: Pipeline, path: str, top_k: int) -> dict[str, Any]:
+    """The answer for one image, or an "error" naming it if the model's code fails on it."""
+    try:
+        return classifier([path], top_k=top_k)[0]
+    except Exception as error:  # noqa: BLE001 - one image's failure must not cost the others their rows
+        return {"error": f"cannot predict {path!r}: {type(error).__name__}: {error}"}
+
+
 def predict_rows(classifier: Pipeline, paths: Sequence[str], top_k: int, batch_size: int) -> Iterator[Row]:
-    """Rows in input order; only batch_size images are in memory at a time."""
+    """Rows in input order; only batch_size images are in memory at a time. The pipeline answers an unreadable
+    image with an "error" entry; should it raise instead (an image its code fails on otherwise), the batch is
+    answered image by image, so that only that image gets an error row."""
     for chunk in batched(paths, batch_size):
-        results = classifier(list(chunk), top_k=top_k, batch_size=batch_size)
+        try:
+            results = classifier(list(chunk), top_k=top_k, batch_size=batch_size)
+        except Exception:  # noqa: BLE001
+            results = [predict_one(classifier, path, top_k) for path in chunk]
         yield from (to_row(path, result) for path, result in zip(chunk, results))
 
 
@@ -146,7 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # no such folder or repo, not a model of this kind, corrupt files: nothing ran
         print(f"cannot load the model {args.model}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
-    stream = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    # surrogateescape: a file name that is not UTF-8 (os.fsdecode gives it lone surrogates) is written as its own
+    # bytes, instead of raising UnicodeEncodeError at its row and losing every row after it.
+    try:
+        stream = (open(args.output, "w", newline="", encoding="utf-8", errors="surrogateescape") if args.output
+                  else sys.stdout)  # fmt: skip
+    except OSError as error:  # a folder of that name, no permission: nothing ran
+        print(f"cannot write --output {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
     failed = 0
     try:
         if args.output is not None and args.output.suffix == ".csv":

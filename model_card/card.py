@@ -24,8 +24,9 @@ IMAGES_DIR = "images"
 TASK_TYPE = "image-classification"
 
 
-# /a/b, ~/a, C:\a or C:/a, also after "--flag="; not a/b, ../a or the path of a URL.
-ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|\b[A-Za-z]:[\\/][^\s=]*")
+# /a/b, ~/a, C:\a or C:/a, also after "--flag=" or "file:" (training.json's `backbone_init`); not a/b, ../a or
+# the path of a URL.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|(?<=\bfile:)/[^\s=]*|\b[A-Za-z]:[\\/][^\s=]*")
 
 
 def without_local_folders(text: str) -> str:

@@ -53,6 +53,20 @@ CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
 FLOAT_UNIT_MAX = 1.25
 
 
+# EXIF orientation -> the transposition that makes the image upright (as PIL.ImageOps.exif_transpose does).
+EXIF_TRANSPOSE = {
+    2: PIL.Image.Transpose.FLIP_LEFT_RIGHT,
+    3: PIL.Image.Transpose.ROTATE_180,
+    4: PIL.Image.Transpose.FLIP_TOP_BOTTOM,
+    5: PIL.Image.Transpose.TRANSPOSE,
+    6: PIL.Image.Transpose.ROTATE_270,
+    7: PIL.Image.Transpose.TRANSVERSE,
+    8: PIL.Image.Transpose.ROTATE_90,
+}
+
+ORIENTATION_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")  # where PIL's getexif() finds it
+
+
 def _from_array(array: np.ndarray) -> PIL.Image.Image:
     """(H, W), (H, W, C) or (C, H, W) pixels, C in `CHANNELS`, to a PIL image: 16-bit integers scaled to 8
     bits, as 16-bit files are; floats in [0, 1] (up to `FLOAT_UNIT_MAX`) scaled to 0-255, as transformers'
@@ -147,8 +161,13 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
                 raise ValueError(f"the image has no pixels ({opened.width}x{opened.height})")
             opened.load()  # decode now: a truncated file must fail here, not later in a batch
             image = opened
-            if image.getexif().get(PIL.ExifTags.Base.Orientation, 1) != 1:
-                image = PIL.ImageOps.exif_transpose(image)  # which otherwise copies even an upright image
+            orientation = image.getexif().get(PIL.ExifTags.Base.Orientation, 1)
+            if isinstance(orientation, int) and orientation in EXIF_TRANSPOSE:
+                # Not ImageOps.exif_transpose: it also rewrites the EXIF, and raises struct.error, TypeError or
+                # IndexError where a camera wrote a tag of the wrong type. The upright image drops the orientation
+                # (EXIF and XMP) instead, so that loading it again does not turn it a second time.
+                image = image.transpose(EXIF_TRANSPOSE[orientation])
+                image.info = {key: value for key, value in image.info.items() if key not in ORIENTATION_INFO}
             image = _to_rgb(image)
             # An image opened here is detached from its file, which is then closed: multi-frame files (MPO
             # phone photos, animated PNG) keep it open after load().

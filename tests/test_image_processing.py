@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import PIL.ExifTags
 import PIL.Image
+import PIL.ImageOps
 import pytest
 import timm
 import torch
@@ -320,15 +321,19 @@ def test_premultiplied_grey_and_alpha_in_memory_is_read():
     assert (np.asarray(load_rgb_image(image)) == 255).all()
 
 
-@pytest.mark.parametrize(("orientation", "size"), [(1, (WIDTH, HEIGHT)), (6, (HEIGHT, WIDTH))])
-def test_exif_orientation_is_applied(tmp_path, rgb_image_path, orientation, size):
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_pillow_does(tmp_path, rgb_image_path, orientation):
     # Orientation 6: the camera was turned, the viewer rotates the stored 60x80 pixels to 80x60.
     image = PIL.Image.open(rgb_image_path)
     exif = image.getexif()
     exif[PIL.ExifTags.Base.Orientation] = orientation
-    path = tmp_path / f"oriented-{orientation}.jpg"
-    image.save(path, exif=exif, quality=95)
-    assert load_rgb_image(path).size == size
+    path = tmp_path / f"oriented-{orientation}.png"  # lossless: the pixels can be compared exactly
+    image.save(path, exif=exif)
+    upright = PIL.ImageOps.exif_transpose(PIL.Image.open(path)).convert("RGB")
+    loaded = load_rgb_image(path)
+    assert loaded.size == ((WIDTH, HEIGHT) if orientation < 5 else (HEIGHT, WIDTH))
+    assert np.array_equal(np.asarray(loaded), np.asarray(upright))
+    assert np.array_equal(np.asarray(load_rgb_image(loaded)), np.asarray(upright))  # not turned a second time
 
 
 def test_files_are_closed_once_loaded(tmp_path, rgb_image_path):

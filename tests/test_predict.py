@@ -7,10 +7,13 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import PIL.ExifTags
+import PIL.Image
 import pytest
 from transformers import pipeline
 
@@ -152,3 +155,70 @@ def test_expand_inputs_walks_folders_for_images_and_keeps_names_that_match_nothi
             load_rgb_image(str(empty))
     finally:
         empty.rmdir()
+
+
+def _camera_photo_with_a_mistyped_exif_tag(photo: Path, path: Path) -> Path:
+    """`photo` saved as a JPEG that a camera shot sideways (EXIF orientation 6), one of whose EXIF tags has the
+    wrong type: TileWidth (a number) holding text. PIL reads it; rewriting that EXIF raises struct.error."""
+    exif = PIL.Image.Exif()
+    exif[PIL.ExifTags.Base.Orientation] = 6
+    exif[PIL.ExifTags.Base.Model] = "Model X"
+    PIL.Image.open(photo).convert("RGB").save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    data = path.read_bytes()
+    model_entry = struct.pack(">HH", PIL.ExifTags.Base.Model, 2)  # tag, type ASCII (PIL writes big-endian EXIF)
+    assert data.count(model_entry) == 1
+    path.write_bytes(data.replace(model_entry, struct.pack(">HH", PIL.ExifTags.Base.TileWidth, 2)))
+    return path
+
+
+def test_a_photo_with_a_broken_exif_tag_is_answered_upright_and_costs_no_other_row(model_dir: Path, tmp_path: Path) -> None:
+    good = fixture_paths()[:2]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, photo in enumerate(good):
+        shutil.copy(photo, folder / f"{i}.jpg")
+    camera = _camera_photo_with_a_mistyped_exif_tag(good[0], folder / "0a_camera.jpg")
+    upright = tmp_path / "upright.png"
+    PIL.Image.open(camera).rotate(-90, expand=True).save(upright)  # orientation 6: turn 90 degrees clockwise
+    output = tmp_path / "predictions.jsonl"
+    assert predict.main([str(folder), "--model", str(model_dir), "--output", str(output), "--top-k", str(TOP_K)]) == 0
+    rows = {row.pop("path"): row for row in map(json.loads, output.read_text().splitlines())}
+    assert list(rows) == [str(folder / "0.jpg"), str(camera), str(folder / "1.jpg")]
+    expected = pipeline(model=str(model_dir), trust_remote_code=True)(str(upright), top_k=TOP_K)
+    assert _rounded({"camera": rows[str(camera)]}) == _rounded({"camera": expected})
+
+
+def test_an_image_the_pipeline_raises_on_gets_an_error_row_and_the_others_their_answers() -> None:
+    def classifier(paths: list[str], top_k: int, batch_size: int | None = None) -> list[dict]:
+        if "bad.jpg" in paths:
+            raise struct.error("required argument is not an integer")
+        return [{"head": [{"label": p, "score": 1.0}]} for p in paths]
+
+    paths = ["a.jpg", "bad.jpg", "c.jpg", "d.jpg"]
+    rows = list(predict.predict_rows(classifier, paths, top_k=1, batch_size=3))
+    assert [row["path"] for row in rows] == paths
+    assert [row["head"][0]["label"] for row in rows if "error" not in row] == ["a.jpg", "c.jpg", "d.jpg"]
+    assert rows[1]["error"] == "cannot predict 'bad.jpg': error: required argument is not an integer"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_name_that_is_not_utf8_gets_its_row_and_so_do_the_files_after_it(
+    suffix: str, model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    latin1 = folder / os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name, as old archives and cameras write them
+    shutil.copy(fixture_paths()[0], latin1)
+    shutil.copy(fixture_paths()[1], folder / "z.jpg")
+    output = tmp_path / f"predictions{suffix}"
+    assert predict.main([str(folder), "--model", str(model_dir), "--output", str(output)]) == 0
+    data = output.read_bytes()
+    assert os.fsencode(latin1) in data and os.fsencode(folder / "z.jpg") in data  # the names as the file system has them
+    assert len(data.splitlines()) == 2 + (suffix == ".csv")
+
+
+def test_an_output_that_cannot_be_written_exits_2_naming_it(model_dir: Path, tmp_path: Path, capsys) -> None:
+    taken = tmp_path / "predictions.csv"
+    taken.mkdir()  # a folder where the output file should go
+    assert predict.main([str(fixture_paths()[0]), "--model", str(model_dir), "--output", str(taken)]) == 2
+    assert f"cannot write --output {taken}" in capsys.readouterr().err

@@ -124,6 +124,16 @@ def test_the_records_are_published_without_the_trainers_folders(
     assert json.loads((output_dir / "training.json").read_text()) == training  # the trained folder is left as it is
 
 
+def test_a_backbone_file_is_published_by_its_name_only(output_dir: Path, tmp_path: Path, no_check: list[tuple]) -> None:
+    # train.py records `--backbone_weights /abs/w.safetensors` as backbone_init "file:/abs/w.safetensors".
+    training = json.loads((output_dir / "training.json").read_text())
+    (output_dir / "training.json").write_text(json.dumps(training | {"backbone_init": "file:/home/alice/w.safetensors"}))
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
+    assert [p.name for p in dry.rglob("*") if p.is_file() and b"/home/alice" in p.read_bytes()] == []
+    assert json.loads((dry / "training.json").read_text())["backbone_init"] == "file:w.safetensors"
+
+
 def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
     output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
     no_check: list[tuple],
