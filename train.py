@@ -164,6 +164,7 @@ FLAG_RANGES: list[tuple[tuple[str, ...], Callable[[float], bool], str]] = [
     (("label_smoothing", "drop_rate", "drop_path_rate", "ema_decay"), lambda value: 0 <= value < 1, "in [0, 1)"),
     (("warmup_fraction",), lambda value: 0 <= value <= 1, "in [0, 1]"),
     (("lr",), lambda value: value > 0, "more than 0"),
+    (("seed",), lambda value: 0 <= value < 2**32, "in [0, 2**32)"),  # what set_seed (numpy) takes
 ]
 # What a resumed run may change: where things are written and read from, and how it is watched.
 RUN_CONTROL = ("output_dir", "cache_dir", "resume", "tracker", "keep_checkpoints")
@@ -209,10 +210,15 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     process with `prepare_here`; the others read what it wrote)."""
     if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():  # a path, not a Hub id
         raise SystemExit(f"--dataset {source}: no such file or folder")
+    source = os.path.expanduser(source)  # `--dataset=~/data`: the shell leaves the ~ to us
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
         splits = load_prepared(source)
         features = splits["train"].features
-        if "validation" in splits and all(isinstance(features.get(h), ClassLabel) for h in data_scripts.HEADS):
+        if all(isinstance(features.get(h), ClassLabel) for h in data_scripts.HEADS):  # prepared, not raw
+            if "validation" not in splits:
+                # Cleaned again as raw data, its splits would be merged and split anew, silently.
+                raise SystemExit(f"--dataset {source} is a prepared dataset without a validation split "
+                                 f"(it has {', '.join(splits)}): name its held-out split 'validation'")
             return splits
     prepared = prepared_in_cache(source, cache_dir)
     if prepare_here and len(prepare(source, output_dir=prepared)["train"]) == 0:
@@ -666,6 +672,13 @@ def main(config: TrainConfig) -> Path:
     # What a resume needs to go on as the run started (checkpoints from before this was saved lack it).
     progress.setdefault("flags", {k: v for k, v in asdict(config).items() if k not in RUN_CONTROL})
     progress.setdefault("command", rerun_command(accelerator))
+    # The launcher's settings are no flags, but the training depends on them as much (on CPUs, BatchNorm
+    # normalises each process's share of the batch): a resumed run must go on as it started.
+    launched = {"num_processes": accelerator.num_processes, "mixed_precision": mixed_precision(accelerator)}
+    started = {name: progress.setdefault(name, value) for name, value in launched.items()}
+    if started != launched:
+        raise SystemExit(f"{checkpoint} was trained with {started}, not {launched}: resume it as it started, "
+                         f"with the launcher's settings of `{progress['command']}`")
     if checkpoint is None and (output_dir / "training.json").is_file() and accelerator.is_main_process:
         # A finished run's folder: its reports would describe this run's weights until it writes its own, and
         # for good if it stopped before (or had no dataset summary to copy).
@@ -868,7 +881,8 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output_dir / "training.json").write_text(json.dumps(training, indent=2))
     # The prepared data's summary: of the folder given, or of the cache's preparation of raw data.
-    for prepared in (Path(config.dataset), prepared_in_cache(config.dataset, Path(config.cache_dir))):
+    source = os.path.expanduser(config.dataset)  # as load_splits reads it
+    for prepared in (Path(source), prepared_in_cache(source, Path(config.cache_dir))):
         if (prepared / "cleaning_summary.json").exists():
             shutil.copyfile(prepared / "cleaning_summary.json", output_dir / "dataset_summary.json")
             break

@@ -147,6 +147,18 @@ def test_killed_run_resumes_to_the_same_result(uninterrupted, tiny_dataset, tmp_
     assert [h["train_loss"] for h in got["history"]] == [h["train_loss"] for h in expected["history"]]
 
 
+def test_a_run_is_not_resumed_on_another_number_of_processes(tiny_dataset, tmp_path):
+    # On CPUs each process normalises its own share of the batch: resumed on 2, a run started on 1 trained
+    # differently, silently, and its training.json gave 2 processes and a command for 1.
+    run_control = ["--output_dir", str(tmp_path), "--cache_dir", str(tmp_path / "cache")]
+    kill_after_second_checkpoint([*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5",
+                                  *run_control], tmp_path)
+    resumed = launch(*run_control, "--resume", processes=2, check=False)
+    assert resumed.returncode != 0 and "resume it as it started" in resumed.stderr
+    assert "'num_processes': 1, 'mixed_precision': 'no'}, not {'num_processes': 2" in resumed.stderr
+    assert not (tmp_path / "metrics.json").exists()
+
+
 def test_the_weight_average_is_what_is_evaluated_saved_and_resumed(uninterrupted, tiny_dataset, tmp_path):
     args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5", "--ema_decay", "0.99",
             "--cache_dir", str(uninterrupted / "cache")]
@@ -298,6 +310,7 @@ def test_a_preset_sets_defaults_that_flags_override(flags):
     ("--label_smoothing", "2", "in [0, 1)"),
     ("--warmup_fraction", "3", "in [0, 1]"),
     ("--lr", "-1", "more than 0"),
+    ("--seed", "-1", "in [0, 2**32)"),  # numpy's set_seed raised after the launch, naming no flag
 ])  # fmt: skip
 def test_flags_out_of_range_are_refused_before_anything_is_loaded(flag, value, wanted, capsys):
     with pytest.raises(SystemExit):
@@ -369,6 +382,23 @@ def test_a_head_without_a_labelled_validation_image_is_named(tmp_path):
 def test_a_dataset_path_that_does_not_exist_is_named_not_looked_up_on_the_hub(missing, tmp_path):
     with pytest.raises(SystemExit, match=f"--dataset {missing}: no such file or folder"):
         train.load_splits(missing, tmp_path)
+
+
+def test_a_prepared_dataset_without_a_validation_split_is_refused_not_cleaned_and_split_again(tmp_path):
+    # Taken for raw data, its train and test rows were cleaned, merged and split anew, and trained on, silently.
+    folder = make_dataset(tmp_path / "data", range(96), range(48))
+    (folder / "data" / "validation-00000-of-00001.parquet").rename(folder / "data" / "test-00000-of-00001.parquet")
+    with pytest.raises(SystemExit, match=r"without a validation split \(it has train, test\)"):
+        train.load_splits(str(folder), tmp_path / "cache")
+    assert not (tmp_path / "cache" / "prepared").exists()
+
+
+def test_a_dataset_path_under_the_home_folder_is_read_from_there(tmp_path, monkeypatch):
+    # `--dataset=~/data`: the shell leaves the ~ in place; it was looked up on the Hub.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    make_dataset(tmp_path / "data", range(32), range(16))
+    splits = train.load_splits("~/data", tmp_path / "cache")
+    assert len(splits["train"]) == 32 and len(splits["validation"]) == 16
 
 
 def test_input_size_needs_a_height_and_a_width(capsys):
