@@ -12,6 +12,7 @@ normalised, so the host waits for the device only when it logs. Every hyperparam
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import json
@@ -166,15 +167,24 @@ FLAG_RANGES: list[tuple[tuple[str, ...], Callable[[float], bool], str]] = [
     (("lr",), lambda value: value > 0, "more than 0"),
     (("seed",), lambda value: 0 <= value < 2**32, "in [0, 2**32)"),  # what set_seed (numpy) takes
 ]
+# Flags that name a file or folder: `--flag=~/x` leaves the ~ to us (the shell expands only a word's start).
+PATH_FLAGS = ("dataset", "output_dir", "cache_dir", "backbone_weights")
 # What a resumed run may change: where things are written and read from, and how it is watched.
 RUN_CONTROL = ("output_dir", "cache_dir", "resume", "tracker", "keep_checkpoints")
+
+
+def expand_home(config: TrainConfig | argparse.Namespace) -> TrainConfig | argparse.Namespace:
+    """`config` (parsed flags) with a leading ~ of each of its `PATH_FLAGS` expanded to the home folder."""
+    for name in PATH_FLAGS:
+        setattr(config, name, os.path.expanduser(getattr(config, name)))
+    return config
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     parser = HfArgumentParser(TrainConfig)
     # The preset sets the defaults that the other flags then override; with --resume, the flags the unfinished
     # run started with (saved in its checkpoints) do, and a flag given again must not change them.
-    chosen, _ = parser.parse_known_args(argv)
+    chosen = expand_home(parser.parse_known_args(argv)[0])
     if chosen.preset is not None:
         if chosen.preset not in PRESETS:
             parser.error(f"unknown preset {chosen.preset!r}; choose from {', '.join(PRESETS)}")
@@ -182,7 +192,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     checkpoint = latest_checkpoint(Path(chosen.output_dir) / "checkpoints") if chosen.resume else None
     started_with = json.loads((checkpoint / "progress.json").read_text()).get("flags", {}) if checkpoint else {}
     parser.set_defaults(**started_with)
-    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    config = expand_home(parser.parse_args_into_dataclasses(args=argv)[0])
     changed = [f"--{name} {getattr(config, name)} (it started with {value})"
                for name, value in started_with.items() if getattr(config, name) != value]  # fmt: skip
     if changed:
@@ -210,7 +220,6 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     process with `prepare_here`; the others read what it wrote)."""
     if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():  # a path, not a Hub id
         raise SystemExit(f"--dataset {source}: no such file or folder")
-    source = os.path.expanduser(source)  # `--dataset=~/data`: the shell leaves the ~ to us
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
         splits = load_prepared(source)
         features = splits["train"].features
@@ -881,8 +890,7 @@ def write_reports(output_dir: Path, config: TrainConfig, progress: dict, valid: 
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output_dir / "training.json").write_text(json.dumps(training, indent=2))
     # The prepared data's summary: of the folder given, or of the cache's preparation of raw data.
-    source = os.path.expanduser(config.dataset)  # as load_splits reads it
-    for prepared in (Path(source), prepared_in_cache(source, Path(config.cache_dir))):
+    for prepared in (Path(config.dataset), prepared_in_cache(config.dataset, Path(config.cache_dir))):
         if (prepared / "cleaning_summary.json").exists():
             shutil.copyfile(prepared / "cleaning_summary.json", output_dir / "dataset_summary.json")
             break

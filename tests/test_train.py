@@ -397,7 +397,9 @@ def test_a_dataset_path_under_the_home_folder_is_read_from_there(tmp_path, monke
     # `--dataset=~/data`: the shell leaves the ~ in place; it was looked up on the Hub.
     monkeypatch.setenv("HOME", str(tmp_path))
     make_dataset(tmp_path / "data", range(32), range(16))
-    splits = train.load_splits("~/data", tmp_path / "cache")
+    config = train.parse_config(["--dataset=~/data", "--output_dir=~/run", "--cache_dir=~/cache"])
+    assert (config.output_dir, config.cache_dir) == (str(tmp_path / "run"), str(tmp_path / "cache"))
+    splits = train.load_splits(config.dataset, Path(config.cache_dir))
     assert len(splits["train"]) == 32 and len(splits["validation"]) == 16
 
 
