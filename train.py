@@ -218,10 +218,18 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     """A prepared dataset (folder or Hub id) as it is; raw data (a Kaggle folder, a Parquet file or a Hub
     dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache (by the
     process with `prepare_here`; the others read what it wrote)."""
-    if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():  # a path, not a Hub id
+    here = Path(source).expanduser().exists()
+    if source.startswith((".", "/", "~")) and not here:  # a path, not a Hub id
         raise SystemExit(f"--dataset {source}: no such file or folder")
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
-        splits = load_prepared(source)
+        try:
+            splits = load_prepared(source)
+        except (ConnectionError, FileNotFoundError) as error:
+            if here:
+                raise
+            # `data/fashion` may be a folder mistyped or a Hub id: the traceback named only the Hub.
+            raise SystemExit(f"--dataset {source}: no such file or folder, nor a Hub dataset that could be loaded "
+                             f"({error})") from error
         features = splits["train"].features
         if all(isinstance(features.get(h), ClassLabel) for h in data_scripts.HEADS):  # prepared, not raw
             if "validation" not in splits:

@@ -384,6 +384,14 @@ def test_a_dataset_path_that_does_not_exist_is_named_not_looked_up_on_the_hub(mi
         train.load_splits(missing, tmp_path)
 
 
+def test_a_missing_relative_dataset_path_is_named_as_neither_a_folder_nor_a_hub_dataset(tmp_path, monkeypatch):
+    # `data/no-such-data` could be a Hub id too: offline (as the suite is), the Hub lookup fails, and the error
+    # must say both, not end in a traceback about the Hub.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="--dataset data/no-such-data: no such file or folder, nor a Hub dataset"):
+        train.load_splits("data/no-such-data", tmp_path / "cache")
+
+
 def test_a_prepared_dataset_without_a_validation_split_is_refused_not_cleaned_and_split_again(tmp_path):
     # Taken for raw data, its train and test rows were cleaned, merged and split anew, and trained on, silently.
     folder = make_dataset(tmp_path / "data", range(96), range(48))
