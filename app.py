@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import traceback
 from collections.abc import Sequence
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a demo has no business phoning home
@@ -44,8 +45,12 @@ def predict(classifier: Pipeline, image_path: str | None) -> list[HeadScores | N
         return [None] * len(heads)
     try:
         prediction = classifier(image_path, top_k=TOP_K)
-    except ValueError as error:  # ImageLoadError: show the reason instead of a generic failure
-        raise gr.Error(str(error)) from error
+    except Exception as error:
+        # Show the reason instead of Gradio's bare "Error". ImageLoadError names the file and what is wrong with
+        # it; anything else (a model published with an older loader may raise struct.error on a photo's EXIF)
+        # needs its type to be read.
+        reason = str(error) if isinstance(error, ValueError) else traceback.format_exception_only(error)[-1].strip()
+        raise gr.Error(reason) from error
     return [{p["label"]: p["score"] for p in prediction[head]} for head in heads]
 
 

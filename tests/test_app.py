@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,16 @@ def test_an_unreadable_upload_shows_why_instead_of_a_generic_failure(classifier,
     upload.write_text("not a photo")
     with pytest.raises(app.gr.Error, match="cannot read image '.*notes.jpg': cannot identify image file"):
         shown_for_upload(classifier, upload)
+
+
+def test_any_failure_of_the_pipeline_shows_its_type_and_reason(classifier, monkeypatch, tmp_path: Path) -> None:
+    # A model folder published with an older loader raised struct.error on some cameras' EXIF: Gradio showed "Error".
+    def old_loader(*args, **kwargs):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(classifier.image_processor, "preprocess", old_loader)
+    with pytest.raises(app.gr.Error, match="struct.error: unpack requires a buffer of 4 bytes"):
+        shown_for_upload(classifier, fixture_paths()[0])
 
 
 def test_an_upload_reaches_the_pipeline_as_it_is_so_transparency_stays_white(classifier, tmp_path: Path) -> None:
