@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import shlex
 import shutil
 from typing import Any
 from pathlib import Path, PureWindowsPath
@@ -25,13 +26,26 @@ TASK_TYPE = "image-classification"
 
 
 # /a/b, ~/a, C:\a or C:/a, also after "--flag=" or "file:" (training.json's `backbone_init`); not a/b, ../a or
-# the path of a URL.
+# the path of a URL. In running text a path ends at a space or `=`; but a value that is one path from its start
+# (a flag's, `file:` and a backbone file) runs to its end, and so does a word of a command that shlex.join
+# (train.py's recorded command) quoted for the space in it: `C:\Users\Alice Smith\w.safetensors`.
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|(?<=\bfile:)/[^\s=]*|\b[A-Za-z]:[\\/][^\s=]*")
+PATH_START = r"(?:~?/|[A-Za-z]:[\\/])"
+WHOLE_PATH = re.compile(rf"(file:)?({PATH_START}.*)", re.DOTALL)
+QUOTED_PATH = re.compile(rf"'([^'\s=]*=)?({PATH_START}[^']*)'")
+
+
+def last_part(path: str) -> str:
+    """The file or folder name at the end of `path`, with either separator."""
+    return PureWindowsPath(path).name
 
 
 def without_local_folders(text: str) -> str:
     """`text` with every absolute path cut to its last part: the card does not publish the trainer's file system."""
-    return ABSOLUTE_PATH.sub(lambda path: PureWindowsPath(path.group()).name, text)  # either separator
+    if whole := WHOLE_PATH.fullmatch(text):
+        return (whole[1] or "") + last_part(whole[2])
+    text = QUOTED_PATH.sub(lambda word: shlex.quote((word[1] or "") + last_part(word[2])), text)
+    return ABSOLUTE_PATH.sub(lambda path: last_part(path.group()), text)
 
 
 def without_local_folders_in(record: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -132,6 +133,24 @@ def test_a_backbone_file_is_published_by_its_name_only(output_dir: Path, tmp_pat
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
     assert [p.name for p in dry.rglob("*") if p.is_file() and b"/home/alice" in p.read_bytes()] == []
     assert json.loads((dry / "training.json").read_text())["backbone_init"] == "file:w.safetensors"
+
+
+def test_local_paths_with_spaces_are_published_by_their_last_part_only(
+    output_dir: Path, tmp_path: Path, no_check: list[tuple]
+) -> None:  # fmt: skip
+    # A space ended the path before: `/home/alice smith/data` was published as `smith/data`, and the quoted word of
+    # the recorded command (shlex.join quotes it) as `'smith/data'`.
+    home, windows = "/home/alice smith/fashion data", "C:\\Users\\Alice Smith\\w.safetensors"
+    command = shlex.join(["accelerate", "launch", "train.py", f"--dataset={home}/prepared", "--backbone_weights", windows])
+    training = json.loads((output_dir / "training.json").read_text())
+    (output_dir / "training.json").write_text(json.dumps(
+        training | {"dataset": f"{home}/prepared", "backbone_init": f"file:{windows}", "command": command}))
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
+    assert [p.name for p in dry.rglob("*") if p.is_file() and b"smith" in p.read_bytes().lower()] == []
+    published = json.loads((dry / "training.json").read_text())
+    assert (published["dataset"], published["backbone_init"]) == ("prepared", "file:w.safetensors")
+    assert published["command"] == "accelerate launch train.py --dataset=prepared --backbone_weights w.safetensors"
 
 
 def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
