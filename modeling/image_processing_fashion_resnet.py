@@ -23,9 +23,10 @@ try:  # the HTTP client that huggingface_hub ships (httpx2 from its version 2 on
 except ImportError:  # huggingface_hub 1.x, which depends on httpx itself
     import httpx
 
-__all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "load_rgb_image"]
+__all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "RAW_BYTES", "load_rgb_image"]
 
-ImageSource = Union[str, os.PathLike, bytes, PIL.Image.Image, np.ndarray, torch.Tensor]
+RAW_BYTES = (bytes, bytearray, memoryview)  # an encoded file in memory
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, PIL.Image.Image, np.ndarray, torch.Tensor]
 
 
 URL_TIMEOUT_S = 30.0  # an unreachable, stalled or trickling server must not hang a batch
@@ -40,8 +41,8 @@ def describe(source: Any) -> str:
     """A short, human-readable name for an image input, for error messages."""
     if isinstance(source, (str, os.PathLike)):
         return repr(os.fspath(source))
-    if isinstance(source, bytes):
-        return f"<{len(source)} bytes>"
+    if isinstance(source, RAW_BYTES):
+        return f"<{memoryview(source).nbytes} bytes>"
     if isinstance(source, (np.ndarray, torch.Tensor)):
         return f"<{type(source).__name__} of shape {tuple(source.shape)}>"
     return f"<{type(source).__name__}>"
@@ -99,7 +100,7 @@ def _open(source: ImageSource) -> PIL.Image.Image:
         return _from_array((tensor.float() if tensor.is_floating_point() else tensor).numpy())
     if isinstance(source, np.ndarray):
         return _from_array(source)
-    if isinstance(source, bytes):
+    if isinstance(source, RAW_BYTES):
         return PIL.Image.open(io.BytesIO(source))
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)

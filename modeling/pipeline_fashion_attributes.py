@@ -9,17 +9,18 @@ import itertools
 import logging
 import numbers
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import traceback
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import PIL.Image
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset
 
-from .image_processing_fashion_resnet import ImageLoadError, ImageSource, load_rgb_image
+from .image_processing_fashion_resnet import RAW_BYTES, ImageLoadError, ImageSource, load_rgb_image
 
 __all__ = ["FashionAttributesPipeline"]
 
@@ -34,17 +35,30 @@ STREAM_BATCHES = 8  # batches taken at a time from a stream of images (see `Fash
 def is_image_stream(inputs: object) -> bool:
     """Whether `inputs` is a generator, a torch `Dataset` (e.g. `KeyDataset`), a datasets column or another
     iterable of images, other than a list or tuple, and other than one input that can be iterated over."""
-    one_or_a_list = (str, bytes, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor, Mapping, io.IOBase, list,
-                     tuple)  # fmt: skip
+    one_or_a_list = (str, *RAW_BYTES, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor, Mapping, io.IOBase,
+                     list, tuple)  # fmt: skip
     return isinstance(inputs, (Iterable, Dataset)) and not isinstance(inputs, one_or_a_list)
 
 
-def images_of(stream: Iterable[ImageSource] | Dataset) -> Iterator[ImageSource]:
-    """The items of a stream: a torch `Dataset` by index up to its length (iterating one relies on an
-    IndexError past its end, which a dataset need not raise), anything else by iteration."""
-    if isinstance(stream, Dataset) and hasattr(stream, "__len__"):
-        return (stream[i] for i in range(len(stream)))
+def images_of(stream: Iterable[ImageSource] | Dataset) -> Iterator[ImageSource | ImageLoadError]:
+    """The items of a stream. A torch `Dataset` (e.g. `KeyDataset`) or a sequence (a datasets column) is read by
+    index up to its length, each item on its own (`item_of`): a dataset decodes an image as it is read, and the
+    iteration of one would end at the first that fails (or, for a torch `Dataset`, rely on an IndexError past its
+    end, which it need not raise). Anything else by iteration."""
+    indexed = isinstance(stream, Sequence) or isinstance(stream, Dataset) and not isinstance(stream, IterableDataset)
+    if indexed and hasattr(stream, "__len__"):
+        return (item_of(stream, index) for index in range(len(stream)))
     return iter(stream)
+
+
+def item_of(stream: Sequence[ImageSource] | Dataset, index: int) -> ImageSource | ImageLoadError:
+    """`stream[index]`, or the error reading it raised (a datasets column raises PIL's or the file system's error
+    for a bad image), as an `ImageLoadError` naming the item: its answer is that error, and the others are made."""
+    try:
+        return stream[index]
+    except Exception as error:
+        reason = "".join(traceback.format_exception_only(error)).strip()
+        return ImageLoadError(f"cannot read item {index} of the {type(stream).__name__}: {reason}")
 
 
 @contextlib.contextmanager
@@ -81,13 +95,14 @@ def one_ahead(items: Iterable[Item]) -> Iterator[Item]:
 class FashionAttributesPipeline(Pipeline):
     """Predicts every head of a `FashionResNetModel` for each image.
 
-    Inputs: a path, URL, PIL image, array or tensor, or a list of them. Returns, per image,
+    Inputs: a path, URL, encoded file (bytes), PIL image, array or tensor, or a list of them. Returns, per image,
     `{head: [{"label": str, "score": float}, ...]}` with `top_k` entries per head (default 1), best first:
     a list for a list. Any other iterable of images (a generator, a `KeyDataset`, a datasets column) gives an
     iterator of answers, taking `STREAM_BATCHES` batches of images from it at a time.
 
     A single unreadable image raises `ImageLoadError` naming it. In a list, an unreadable image does
-    not stop the others: its entry is `{"error": "<why, naming the input>"}` and the rest are answered.
+    not stop the others: its entry is `{"error": "<why, naming the input>"}` and the rest are answered; so in a
+    stream, where an item that fails as a dataset decodes it is named by its index.
 
     The images of a list go through in batches of `batch_size`: each batch is one item of the underlying
     `Pipeline`, preprocessed as a whole (in `num_workers` processes if asked), moved to the model's device as
@@ -146,6 +161,8 @@ class FashionAttributesPipeline(Pipeline):
         """`source` as an RGB image, fitted to the model's input now if it is larger: a list is read whole before
         its first batch, and a 12-megapixel photo takes 36 MB decoded where the fitted one takes 14 KB (80x60). The
         processor fits the fitted image again to the same pixels."""
+        if isinstance(source, ImageLoadError):  # a stream's item that could not be read (`item_of`)
+            raise source
         image = load_rgb_image(source)
         size = self.image_processor.size
         if image.width * image.height > size["height"] * size["width"]:

@@ -139,6 +139,28 @@ def test_a_stream_of_images_gives_an_iterator_of_the_list_answers(stream, shared
             assert_same_predictions(got, want)
 
 
+@pytest.mark.parametrize("stream", ["KeyDataset", "datasets column"])
+def test_a_dataset_image_that_fails_to_decode_is_answered_with_its_error_and_the_others_are_answered(
+    stream, shared_pipeline, image_paths
+):  # fmt: skip
+    import datasets
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    # An Image column decodes each item as it is read: PIL's error came out of the iteration, ending the stream.
+    photos = [path.read_bytes() for path in image_paths[:3]]
+    rows = datasets.Dataset.from_dict({"image": [{"bytes": photo, "path": None} for photo in photos]},
+                                      features=datasets.Features({"image": datasets.Image()}))  # fmt: skip
+    rows = datasets.concatenate_datasets([rows.select([0, 1]), datasets.Dataset.from_dict(
+        {"image": [{"bytes": b"not a photo", "path": None}]}, features=rows.features), rows.select([2])])
+    inputs = {"KeyDataset": KeyDataset(rows, "image"), "datasets column": rows["image"]}[stream]
+    answers = list(shared_pipeline(inputs, batch_size=2))
+    assert len(answers) == 4
+    assert answers[2]["error"].startswith(f"cannot read item 2 of the {type(inputs).__name__}: ")
+    assert "UnidentifiedImageError" in answers[2]["error"]
+    for got, photo in zip(answers[:2] + answers[3:], photos, strict=True):
+        assert_same_predictions(got, shared_pipeline(photo))
+
+
 def test_a_dataset_is_read_up_to_its_length_and_a_table_is_refused_naming_the_column_to_pass(shared_pipeline,
                                                                                            image_paths):
     import datasets
@@ -229,12 +251,13 @@ def test_list_of_one_gives_list_of_one(shared_pipeline, rgb_image_path):
     assert_same_predictions(result[0], shared_pipeline(rgb_image_path))
 
 
-def test_accepts_pil_and_bytes(shared_pipeline, rgb_image_path):
+def test_accepts_pil_and_encoded_bytes(shared_pipeline, rgb_image_path):
     import PIL.Image
 
     expected = shared_pipeline(str(rgb_image_path))
     assert_same_predictions(shared_pipeline(PIL.Image.open(rgb_image_path)), expected)
-    assert_same_predictions(shared_pipeline(rgb_image_path.read_bytes()), expected)
+    for encoded in (bytes, bytearray, memoryview):  # each one image, not a sequence of numbers
+        assert_same_predictions(shared_pipeline(encoded(rgb_image_path.read_bytes())), expected)
 
 
 # --- unusual and unreadable inputs -------------------------------------------------------------------------
