@@ -82,6 +82,19 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextlib.contextmanager
+def evaluation_mode(model: torch.nn.Module) -> Iterator[None]:
+    """`model` in eval mode, then back in the mode it was in. A model handed over while training (during a
+    fine-tuning, say) would otherwise normalise each batch by its own statistics, so that an image's answer
+    depended on the images beside it, and update the running statistics with each call."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
+
+
 def one_ahead(items: Iterable[Item]) -> Iterator[Item]:
     """The items of `items` in order, each yielded only once the next one has been made."""
     iterator = iter(items)
@@ -214,7 +227,7 @@ class FashionAttributesPipeline(Pipeline):
         are the base class's."""
         if self.device.type == "cuda":
             model_inputs = {name: tensor.to(self.device, non_blocking=True) for name, tensor in model_inputs.items()}
-        with self.device_placement(), self.get_inference_context()():
+        with self.device_placement(), self.get_inference_context()(), evaluation_mode(self.model):
             best = self._forward(self._ensure_tensor_on_device(model_inputs, self.device), **forward_params)
         device = next(iter(best.values()))[0].device  # where the model put them: not always `self.device`
         if device.type != "cuda":  # other accelerators' non-blocking copies are not to be trusted as CUDA's are

@@ -80,6 +80,19 @@ def test_top_k_may_be_a_numpy_integer(shared_pipeline, rgb_image_path):
     assert all(len(answers) == 2 for answers in shared_pipeline(rgb_image_path, top_k=np.int64(2)).values())
 
 
+def test_a_model_in_training_mode_answers_as_in_eval_mode_and_is_left_as_it_was(shared_model, shared_processor,
+                                                                                  image_paths):
+    training = copy.deepcopy(shared_model).train()
+    statistics = copy.deepcopy(training.state_dict())
+    classifier = FashionAttributesPipeline(model=training, image_processor=shared_processor)
+    answers = classifier(image_paths[:4], batch_size=2)
+    assert training.training  # the user's mode, kept
+    assert all(torch.equal(value, statistics[name]) for name, value in training.state_dict().items())  # BatchNorm's
+    want = FashionAttributesPipeline(model=shared_model, image_processor=shared_processor)(image_paths[:4])
+    for got, expected in zip(answers, want, strict=True):
+        assert_same_predictions(got, expected)
+
+
 def test_top_k_set_at_construction(shared_model, shared_processor, rgb_image_path):
     from transformers import pipeline
 
