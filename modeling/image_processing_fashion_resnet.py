@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import io
+import numbers
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -193,6 +194,24 @@ def _channel_constants(
     return mean_255, std_255
 
 
+def checked_size(size: Any) -> dict[str, int]:
+    """`size` as `{"height": H, "width": W}`, or a ValueError naming it (it would fail at the first image)."""
+    if (not isinstance(size, Mapping) or sorted(size) != ["height", "width"]
+            or not all(isinstance(edge, numbers.Integral) and not isinstance(edge, bool) and edge >= 1
+                       for edge in size.values())):  # fmt: skip
+        raise ValueError(f"size must be {{'height': H, 'width': W}} in pixels, each at least 1, got {size!r}")
+    return {"height": int(size["height"]), "width": int(size["width"])}
+
+
+def checked_resample(resample: Any) -> int:
+    """`resample` as PIL's filter number, or a ValueError naming it and the filters there are."""
+    try:
+        return int(PIL.Image.Resampling(resample))
+    except ValueError:
+        filters = ", ".join(f"{f.value} ({f.name})" for f in PIL.Image.Resampling)
+        raise ValueError(f"resample must be one of PIL's filters {filters}, got {resample!r}") from None
+
+
 class FashionImageProcessor(BaseImageProcessor):
     r"""
     Resizes product photos to a fixed size without distorting the item (fit inside, then pad with the
@@ -224,9 +243,9 @@ class FashionImageProcessor(BaseImageProcessor):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.size = dict(size or {"height": 80, "width": 60})
+        self.size = checked_size(size or {"height": 80, "width": 60})
         self.pad_color = list(pad_color)
-        self.resample = int(resample)
+        self.resample = checked_resample(resample)
         self.do_normalize = do_normalize
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)

@@ -200,6 +200,16 @@ def test_for_backbone_differs_from_default_where_timm_does():
     assert FashionImageProcessor().image_mean == pytest.approx(list(timm.data.IMAGENET_DEFAULT_MEAN))
 
 
+@pytest.mark.parametrize("setting", [{"size": {"shortest_edge": 224}}, {"size": 224}, {"size": (160, 120)},
+                                     {"size": {"height": 0, "width": 60}}, {"resample": "bicubic"}])  # fmt: skip
+def test_a_bad_size_or_filter_is_refused_naming_it_when_the_processor_is_made(setting, tmp_path):
+    # Before, each failed only at the first image, with a KeyError, TypeError or ZeroDivisionError.
+    FashionImageProcessor().save_pretrained(tmp_path)
+    name, value = next(iter(setting.items()))
+    with pytest.raises(ValueError, match=rf"^{name} must be .*, got {re.escape(repr(value))}$"):
+        FashionImageProcessor.from_pretrained(tmp_path, **setting)
+
+
 def test_save_and_load_keeps_settings(tmp_path, image_paths):
     processor = FashionImageProcessor(
         size={"height": 64, "width": 48},
