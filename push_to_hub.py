@@ -4,7 +4,8 @@ Before anything is sent, the folder is checked: no pickled files anywhere in it,
 that would be uploaded loads in a fresh Python process (the model with `trust_remote_code=True` and without
 this project's package, predicting a bundled product photo; the dataset with `datasets.load_dataset`). The
 model card is regenerated for the repo id. Everything goes up in ONE commit, so a failed upload leaves the
-repo as it was.
+repo as it was; the same commit deletes the files of an earlier upload that this one does not have (a Parquet
+shard, a plot), so that the repo holds this upload's files, and only files added by other means besides.
 
 The token is resolved by huggingface_hub (HF_TOKEN, or the `hf auth login` cache) unless --token is given;
 it is never printed.
@@ -27,7 +28,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 
 from model_card import EXAMPLE_IMAGE, without_local_folders_in, write_model_card
 
@@ -139,16 +140,23 @@ def prepare_dataset(folder: Path, destination: Path) -> list[str]:
     return files
 
 
-def upload(staged: Path, files: list[str], args: argparse.Namespace, repo_type: str) -> CommitInfo:
-    """Create the repo (and branch) if needed and send every staged file in a single commit."""
+def upload(staged: Path, files: list[str], patterns: list[str], args: argparse.Namespace, repo_type: str) -> CommitInfo:
+    """Create the repo (and branch) if needed and send every staged file in a single commit, which also deletes
+    the repo's files that match `patterns` (what an upload holds) but are not among `files`."""
     api = HfApi(token=args.token)
     try:
         api.create_repo(args.repo_id, repo_type=repo_type, private=args.private or None, exist_ok=True)
         if args.revision:
             api.create_branch(args.repo_id, branch=args.revision, repo_type=repo_type, exist_ok=True)
+        there = api.list_repo_files(args.repo_id, repo_type=repo_type, revision=args.revision)
     except Exception as error:  # HTTP, network, authentication and offline errors alike: nothing was sent
         raise PushError(f"could not create or reach {repo_type} repo {args.repo_id}, nothing was sent: {error}") from error
+    # Left in place, an earlier upload's Parquet shard would be loaded with this one's, or its plot shown.
+    stale = sorted(name for name in there if matches(name, patterns) and name not in files)
+    if stale:
+        print(f"deleting {len(stale)} files of an earlier upload that this one does not have: {', '.join(stale)}")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=staged / name) for name in files]
+    operations += [CommitOperationDelete(path_in_repo=name) for name in stale]
     try:
         commit = api.create_commit(args.repo_id, operations, commit_message=args.commit_message,
                                    repo_type=repo_type, revision=args.revision)  # fmt: skip
@@ -190,16 +198,16 @@ def run(args: argparse.Namespace, staged: Path) -> None:
     if not folder.is_dir():
         raise PushError(f"no such folder: {folder}")
     if args.dataset:
-        files, repo_type = prepare_dataset(folder, staged), "dataset"
+        files, patterns, repo_type = prepare_dataset(folder, staged), DATASET_FILES, "dataset"
     else:
-        files, repo_type = prepare_model(folder, args.repo_id, staged), "model"
+        files, patterns, repo_type = prepare_model(folder, args.repo_id, staged), MODEL_FILES, "model"
     print(f"checked {folder}: {len(files)} files to upload")
     for name in files:
         print(f"  {name} ({(staged / name).stat().st_size} bytes)")
     if args.dry_run:
         print(f"dry run: the upload folder is {staged}; nothing was sent")
         return
-    commit = upload(staged, files, args, repo_type)
+    commit = upload(staged, files, patterns, args, repo_type)
     print(f"uploaded {len(files)} files to {args.repo_id} in one commit: {commit.commit_url}")
 
 

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import datasets
 import pytest
-from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import OfflineModeIsEnabled
 
 import push_to_hub
 from helpers_output import FIXTURE_LABELS, fixture_paths
 
 SECRET = "hf_SECRETtokenThatMustNeverBePrinted"
-HUB_METHODS = ("create_repo", "create_branch", "create_commit", "create_tag", "upload_folder", "upload_file")
+HUB_METHODS = ("create_repo", "create_branch", "list_repo_files", "create_commit", "create_tag", "upload_folder",
+               "upload_file")  # fmt: skip
 MODEL_REPO_FILES = {
     "README.md", "config.json", "configuration_fashion_resnet.py", "dataset_summary.json", "example.jpg",
     "image_processing_fashion_resnet.py", "images/accuracy_curve.png", "images/class_distribution.png",
@@ -32,7 +33,9 @@ MODEL_REPO_FILES = {
 class RecordingHub:
     """Stands in for the Hub at the `HfApi` methods push_to_hub calls; records each call and the token used."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: dict[str, Exception] | None = None) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: dict[str, Exception] | None = None,
+                 there: tuple[str, ...] = (".gitattributes",)) -> None:  # fmt: skip
+        self.there = list(there)  # the repo's files before the upload (a new repo has .gitattributes)
         self.calls: list[tuple[str, dict]] = []
         self.tokens: set[str | None] = set()
         self.fail = fail or {}  # method name -> the error it raises
@@ -44,9 +47,13 @@ class RecordingHub:
             self.tokens.add(api.token)
             self.calls.append((name, {"args": args, **kwargs}))
             if name == "create_commit":  # read now: the staged files are gone once push_to_hub returns
-                self.committed = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in args[1]}
+                self.committed = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in args[1]
+                                  if isinstance(op, CommitOperationAdd)}  # fmt: skip
+                self.deleted = {op.path_in_repo for op in args[1] if isinstance(op, CommitOperationDelete)}
             if name in self.fail:
                 raise self.fail[name]
+            if name == "list_repo_files":
+                return self.there
             if name == "create_commit":
                 return CommitInfo(commit_url="https://huggingface.co/me/fashion/commit/c0ffee", commit_message="",
                                   commit_description="", oid="c0ffee")  # fmt: skip
@@ -165,7 +172,7 @@ def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
             "--commit-message", "first model", "--token", SECRET]  # fmt: skip
     assert push_to_hub.main(argv) == 0
     assert len(no_check) == 1  # checked before sending
-    assert hub.names() == ["create_repo", "create_branch", "create_commit", "create_tag"]
+    assert hub.names() == ["create_repo", "create_branch", "list_repo_files", "create_commit", "create_tag"]
     assert hub.committed_paths() == MODEL_REPO_FILES
     # What is sent is the staged repo, not the trained folder: the card made for this repo id, the records
     # without the trainer's folders, the weights as trained.
@@ -197,7 +204,7 @@ def test_failed_upload_commits_nothing_and_says_so(
 ) -> None:
     hub = RecordingHub(monkeypatch, fail={"create_commit": OSError("connection reset while uploading model.safetensors")})
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--tag", "v1"]) == 1
-    assert hub.names() == ["create_repo", "create_commit"]  # the one commit failed; no tag on anything
+    assert hub.names() == ["create_repo", "list_repo_files", "create_commit"]  # the one commit failed; no tag
     err = capsys.readouterr().err
     assert "nothing was committed" in err and "connection reset" in err
 
@@ -212,7 +219,7 @@ def test_unreachable_hub_and_failed_tag_are_clear_errors(
     assert "could not create or reach model repo me/fashion, nothing was sent" in capsys.readouterr().err
     hub = RecordingHub(monkeypatch, fail={"create_tag": OSError("403 Forbidden")})
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--tag", "v1"]) == 1
-    assert hub.names() == ["create_repo", "create_commit", "create_tag"]
+    assert hub.names() == ["create_repo", "list_repo_files", "create_commit", "create_tag"]
     err = capsys.readouterr().err
     assert "uploaded to me/fashion (https://huggingface.co/me/fashion/commit/c0ffee), but tagging it 'v1'" in err
 
@@ -300,12 +307,30 @@ def test_dataset_mode_checks_that_it_loads_and_pushes_to_a_dataset_repo(
     (prepared / "notes.txt").write_text("not for the repo")
     hub = RecordingHub(monkeypatch)
     assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 0
-    assert hub.names() == ["create_repo", "create_commit"]
+    assert hub.names() == ["create_repo", "list_repo_files", "create_commit"]
     assert {call.get("repo_type") for _, call in hub.calls} == {"dataset"}
     assert hub.committed_paths() == {
         "README.md", "cleaning_summary.json", "class_distribution.png",
         "data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet",
     }  # fmt: skip
+
+
+def test_files_of_an_earlier_upload_that_this_one_lacks_are_deleted_in_its_commit(
+    tmp_path: Path, output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    no_check: list[tuple],
+) -> None:  # fmt: skip
+    # Left there, an earlier upload's third shard was loaded with this upload's rows, and an old plot shown.
+    prepared = _prepared_dataset(tmp_path / "prepared")
+    by_hand = [".gitattributes", "LICENSE", "docs/notes.md"]  # what no upload holds: left alone
+    hub = RecordingHub(monkeypatch, there=(*by_hand, "README.md", "data/train-00000-of-00002.parquet",
+                                           "data/train-00001-of-00002.parquet", "data/validation-00000-of-00001.parquet"))
+    assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 0
+    assert hub.deleted == {"data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"}
+    assert "deleting 2 files of an earlier upload" in capsys.readouterr().out
+    hub = RecordingHub(monkeypatch, there=(*by_hand, "model.safetensors", "dataset_summary.json", "images/old.png"))
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 0
+    assert hub.deleted == {"dataset_summary.json", "images/old.png"} - hub.committed_paths()
+    assert "images/old.png" in hub.deleted and "model.safetensors" in hub.committed_paths()
 
 
 def test_dataset_without_card_or_not_loading_is_refused(
