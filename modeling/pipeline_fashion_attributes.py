@@ -88,11 +88,13 @@ def evaluation_mode(model: torch.nn.Module) -> Iterator[None]:
     fine-tuning, say) would otherwise normalise each batch by its own statistics, so that an image's answer
     depended on the images beside it, and update the running statistics with each call."""
     training = model.training
-    model.eval()
+    if training:  # a walk over every module: not per batch when there is nothing to switch
+        model.eval()
     try:
         yield
     finally:
-        model.train(training)
+        if training:
+            model.train()
 
 
 def one_ahead(items: Iterable[Item]) -> Iterator[Item]:
