@@ -238,8 +238,11 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
                                  f"(it has {', '.join(splits)}): name its held-out split 'validation'")
             return splits
     prepared = prepared_in_cache(source, cache_dir)
-    if prepare_here and len(prepare(source, output_dir=prepared)["train"]) == 0:
-        raise SystemExit(f"no training rows are left after cleaning {source}: see {prepared / 'cleaning_summary.json'}")
+    if prepare_here:
+        try:
+            prepare(source, output_dir=prepared)
+        except ValueError as error:  # the data's fault, named: no images, not UTF-8, nothing left after cleaning
+            raise SystemExit(f"--dataset {source}: {error}") from error
     return load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
 
 

@@ -140,11 +140,15 @@ def prepare(
     data_dir.mkdir(parents=True, exist_ok=True)
     for stale in data_dir.glob("*.parquet"):  # shards of an earlier run would be loaded too
         stale.unlink()
+    report.to_csv(output_dir / "cleaning_report.csv", index=False)
+    _write_json(output_dir / "cleaning_summary.json", summary)
+    if frames["train"].empty:  # no dataset to write: it would not load, and its card would have no classes
+        reasons = ", ".join(f"{reason} {count}" for reason, count in summary["dropped_by_reason"].items())
+        raise ValueError(f"no row of {source} is left for training after cleaning ({summary['rows_read']} rows "
+                         f"read; dropped: {reasons or 'none'}): see {output_dir / 'cleaning_report.csv'}")
     for split in SPLITS:
         image_bytes = sum(len(raw.images[row]) for row in frames[split]["row"])
         _write_parquet(dataset[split], data_dir, split, image_bytes)
-    report.to_csv(output_dir / "cleaning_report.csv", index=False)
-    _write_json(output_dir / "cleaning_summary.json", summary)
     write_card(output_dir, features, summary)
     return dataset
 
@@ -175,13 +179,21 @@ def load_prepared(path_or_repo_id: str | Path = SAMPLE_DIR) -> datasets.DatasetD
     return datasets.load_dataset(str(path_or_repo_id))
 
 
+def fraction(text: str) -> float:
+    """A command-line fraction strictly between 0 and 1 (20 for 20 % would put 20 times the data in validation)."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1 (for 20 %, give 0.2)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="Kaggle folder or tar folder, Parquet path, or Hub dataset id")
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--sample-size", type=int, default=None, help="stratified sample of about N rows")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--validation-fraction", type=float, default=0.2)
+    parser.add_argument("--validation-fraction", type=fraction, default=0.2, help="in (0, 1); default 0.2")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     args = parser.parse_args(argv)
 

@@ -21,7 +21,7 @@ class RawData:
     # `malformed` (fewer fields than the header).
     rows: pd.DataFrame
     images: list[bytes | None]
-    orphan_images: list[str]  # image files that no row refers to (reported, not an input row)
+    orphan_images: list[str]  # files no row refers to: images of no id, other files of a tar (reported, not rows)
     source: str
     name: str  # as a model card names the data: a Hub id as given, a local folder or file by its own name
 
@@ -67,24 +67,46 @@ def parse_styles(text: str) -> pd.DataFrame:
 
 def read_kaggle(folder: Path) -> RawData:
     """Read `styles.csv` and the images, from `images/` or straight out of `images.tar`."""
-    # Bytes, not read_text: its universal newlines would split a line at a lone "\r" inside a product name.
-    rows = parse_styles((folder / "styles.csv").read_bytes().decode("utf-8-sig"))
-    tar = folder / "images.tar"
-    by_id = _read_tar(tar) if tar.is_file() else {p.stem: p.read_bytes() for p in (folder / "images").glob("*.jpg")}
+    rows = parse_styles(_styles_text(folder / "styles.csv"))
+    tar, images_dir = folder / "images.tar", folder / "images"
+    if tar.is_file():
+        by_id, elsewhere = _read_tar(tar)
+    elif images_dir.is_dir():
+        by_id, elsewhere = {p.stem: p.read_bytes() for p in images_dir.glob("*.jpg")}, []
+    else:  # every row would be dropped as `no_image`
+        raise ValueError(f"{folder}: no images/ folder or images.tar beside styles.csv")
     images = [by_id.get(i) for i in rows["id"]]
-    orphans = sorted(set(by_id) - set(rows["id"]))
-    return RawData(rows, images, [f"images/{i}.jpg" for i in orphans], str(folder), folder.resolve().name)
+    orphans = [f"images/{i}.jpg" for i in sorted(set(by_id) - set(rows["id"]))]
+    return RawData(rows, images, orphans + elsewhere, str(folder), folder.resolve().name)
 
 
-def _read_tar(path: Path) -> dict[str, bytes]:
-    """`images/<id>.jpg` members of a tar, by id, read in one sequential pass."""
-    by_id = {}
-    with tarfile.open(path) as tar:
-        for member in tar:
-            name = PurePosixPath(member.name)
-            if member.isfile() and name.parent.name == "images" and name.suffix.lower() == ".jpg":
-                by_id[name.stem] = tar.extractfile(member).read()
-    return by_id
+def _styles_text(path: Path) -> str:
+    """The label file's text, or a ValueError naming the line that is not UTF-8."""
+    # Bytes, not read_text: its universal newlines would split a line at a lone "\r" inside a product name.
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path} line {line}: not UTF-8 ({error.reason} at byte {error.start})") from error
+
+
+def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
+    """`images/<id>.jpg` members of a tar, by id, read in one sequential pass; and the names of its other files
+    (reported with the images no row refers to: a tar made inside images/ has `./<id>.jpg`, not images/)."""
+    by_id, elsewhere, member = {}, [], None
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                name = PurePosixPath(member.name)
+                if member.isfile() and name.parent.name == "images" and name.suffix.lower() == ".jpg":
+                    by_id[name.stem] = tar.extractfile(member).read()
+                elif member.isfile():
+                    elsewhere.append(member.name)
+    except (tarfile.TarError, EOFError) as error:  # a truncated or corrupt archive
+        after = f" after member {member.name!r}" if member is not None else ""
+        raise ValueError(f"{path}: unreadable tar{after}: {error}") from error
+    return by_id, elsewhere
 
 
 def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawData:
@@ -104,8 +126,19 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawDa
     rows.insert(0, "line", range(1, len(rows) + 1))
     rows["recovered"] = False
     rows["malformed"] = False
-    images = [image["bytes"] if isinstance(image, dict) else None for image in frame["image"]]
+    images = [_image_bytes(image) for image in frame["image"]]
     return RawData(rows, images, [], source, name)
+
+
+def _image_bytes(image: object) -> bytes | None:
+    """An undecoded `Image` cell's bytes: its own, or its file's (`datasets` writes a column of images loaded
+    from files with their paths only); None when it has neither."""
+    if not isinstance(image, dict):
+        return None
+    if image.get("bytes") is not None:
+        return image["bytes"]
+    path = image.get("path")
+    return Path(path).read_bytes() if path and Path(path).is_file() else None
 
 
 def _text(value: object) -> str:

@@ -392,6 +392,13 @@ def test_a_missing_relative_dataset_path_is_named_as_neither_a_folder_nor_a_hub_
         train.load_splits("data/no-such-data", tmp_path / "cache")
 
 
+def test_raw_data_that_cannot_be_prepared_is_named_without_a_traceback(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "styles.csv").write_text(",".join(data_scripts.rules.RAW_COLUMNS) + "\n")
+    with pytest.raises(SystemExit, match=f"--dataset {tmp_path / 'raw'}: .*no images/ folder or images.tar"):
+        train.load_splits(str(tmp_path / "raw"), tmp_path / "cache")
+
+
 def test_a_prepared_dataset_without_a_validation_split_is_refused_not_cleaned_and_split_again(tmp_path):
     # Taken for raw data, its train and test rows were cleaned, merged and split anew, and trained on, silently.
     folder = make_dataset(tmp_path / "data", range(96), range(48))
