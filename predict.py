@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
+import io
 import json
 import logging
 import os
@@ -160,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot load the model {args.model}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
     # surrogateescape: a file name that is not UTF-8 (os.fsdecode gives it lone surrogates) is written as its own
-    # bytes, instead of raising UnicodeEncodeError at its row and losing every row after it.
+    # bytes, instead of raising UnicodeEncodeError at its row and losing every row after it; on stdout too, which
+    # is strict under a UTF-8 locale such as en_US.UTF-8 or with PYTHONIOENCODING=utf-8.
+    if args.output is None and isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         stream = (open(args.output, "w", newline="", encoding="utf-8", errors="surrogateescape") if args.output
                   else sys.stdout)  # fmt: skip

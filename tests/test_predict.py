@@ -201,18 +201,25 @@ def test_an_image_the_pipeline_raises_on_gets_an_error_row_and_the_others_their_
     assert rows[1]["error"] == "cannot predict 'bad.jpg': error: required argument is not an integer"
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", "stdout"])
 def test_a_file_name_that_is_not_utf8_gets_its_row_and_so_do_the_files_after_it(
-    suffix: str, model_dir: Path, tmp_path: Path
+    suffix: str, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     latin1 = folder / os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name, as old archives and cameras write them
     shutil.copy(fixture_paths()[0], latin1)
     shutil.copy(fixture_paths()[1], folder / "z.jpg")
-    output = tmp_path / f"predictions{suffix}"
-    assert predict.main([str(folder), "--model", str(model_dir), "--output", str(output)]) == 0
-    data = output.read_bytes()
+    if suffix == "stdout":  # strict, as under en_US.UTF-8 or PYTHONIOENCODING=utf-8
+        stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert predict.main([str(folder), "--model", str(model_dir)]) == 0
+        stdout.flush()
+        data = stdout.buffer.getvalue()
+    else:
+        output = tmp_path / f"predictions{suffix}"
+        assert predict.main([str(folder), "--model", str(model_dir), "--output", str(output)]) == 0
+        data = output.read_bytes()
     assert os.fsencode(latin1) in data and os.fsencode(folder / "z.jpg") in data  # the names as the file system has them
     assert len(data.splitlines()) == 2 + (suffix == ".csv")
 
