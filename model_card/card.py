@@ -27,11 +27,12 @@ TASK_TYPE = "image-classification"
 
 # /a/b, ~/a, C:\a or C:/a, also after "--flag=" or "file:" (training.json's `backbone_init`); not a/b, ../a or
 # the path of a URL. In running text a path ends at a space or `=`; but a value that is one path from its start
-# (a flag's, `file:` and a backbone file) runs to its end, and so does a word of a command that shlex.join
-# (train.py's recorded command) quoted for the space in it: `C:\Users\Alice Smith\w.safetensors`.
+# (a flag's, `file:` and a backbone file; not a command that starts with a program's path and has flags) runs to
+# its end, and so does a word of a command that shlex.join (train.py's recorded command) quoted for the space in
+# it: `C:\Users\Alice Smith\w.safetensors`.
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|(?<=\bfile:)/[^\s=]*|\b[A-Za-z]:[\\/][^\s=]*")
 PATH_START = r"(?:~?/|[A-Za-z]:[\\/])"
-WHOLE_PATH = re.compile(rf"(file:)?({PATH_START}.*)", re.DOTALL)
+WHOLE_PATH = re.compile(rf"(file:)?((?!.*\s-){PATH_START}.*)", re.DOTALL)
 QUOTED_PATH = re.compile(rf"'([^'\s=]*=)?({PATH_START}[^']*)'")
 
 
