@@ -16,6 +16,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelet
 from huggingface_hub.errors import OfflineModeIsEnabled
 
 import push_to_hub
+from model_card import without_local_folders_in
 from helpers_output import FIXTURE_LABELS, fixture_paths
 
 SECRET = "hf_SECRETtokenThatMustNeverBePrinted"
@@ -158,6 +159,9 @@ def test_local_paths_with_spaces_are_published_by_their_last_part_only(
     published = json.loads((dry / "training.json").read_text())
     assert (published["dataset"], published["backbone_init"]) == ("prepared", "file:w.safetensors")
     assert published["command"] == "accelerate launch train.py --dataset=prepared --backbone_weights w.safetensors"
+    # A command that starts with a program's path is no one path: each of its paths is cut on its own.
+    started = "/opt/venv/bin/accelerate launch train.py --dataset=/home/alice/data"
+    assert without_local_folders_in(started) == "accelerate launch train.py --dataset=data"
 
 
 def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
