@@ -97,7 +97,10 @@ def publish_records(staged: Path) -> None:
     """Rewrite the staged `RECORDS` without local folders."""
     for path in (staged / name for name in RECORDS):
         if path.is_file():
-            record = without_local_folders_in(json.loads(path.read_text(encoding="utf-8")))
+            try:
+                record = without_local_folders_in(json.loads(path.read_text(encoding="utf-8")))
+            except ValueError as error:  # not JSON (a copy cut short), not UTF-8
+                raise PushError(f"{path.name} cannot be read: {error}") from error
             path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -123,7 +126,10 @@ def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
         raise PushError(f"{folder} is not a training output folder (docs/output_folder.md): no {', '.join(missing)}")
     stage(folder, MODEL_FILES, destination)
     publish_records(destination)
-    write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
+    try:
+        write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
+    except ValueError as error:  # a damaged record, named
+        raise PushError(str(error)) from error
     files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
     check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
     return files

@@ -13,7 +13,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("output_dir", help="training output folder (docs/output_folder.md)")
     parser.add_argument("--repo-id", help="Hub repo id the usage snippets load from (default: the folder path)")
     args = parser.parse_args(argv)
-    print(write_model_card(args.output_dir, args.repo_id))
+    try:
+        print(write_model_card(args.output_dir, args.repo_id))
+    except ValueError as error:  # a missing or damaged record, named
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ PACKAGE = "fashion-resnet50"  # the distribution whose pyproject.toml declares t
 EXAMPLE_IMAGE = Path(__file__).with_name("example.jpg")  # a real product photo from the dataset
 IMAGES_DIR = "images"
 TASK_TYPE = "image-classification"
+# One task name for every head: huggingface_hub groups `model-index` results by task type and dataset, not by task
+# name, so per-head names collapsed into the first head's. `metric_name` and `metric_config` name the head.
+TASK_NAME = "fashion attribute classification"
 
 
 # /a/b, ~/a, C:\a or C:/a, also after "--flag=" or "file:" (training.json's `backbone_init`); not a/b, ../a or
@@ -122,10 +125,10 @@ def eval_results(results: TrainingResults) -> list[EvalResult]:
     evals = []
     for head in results.heads:
         head_metrics = results.metrics["heads"][head]
-        evals.append(EvalResult(**common, task_name=f"{head} classification", metric_type="accuracy",
+        evals.append(EvalResult(**common, task_name=TASK_NAME, metric_type="accuracy",
                                 metric_name=f"{head} accuracy", metric_config=head,
                                 metric_value=head_metrics["accuracy"]))  # fmt: skip
-        evals.append(EvalResult(**common, task_name=f"{head} classification", metric_type="f1",
+        evals.append(EvalResult(**common, task_name=TASK_NAME, metric_type="f1",
                                 metric_name=f"{head} macro-F1", metric_config=head, metric_args={"average": "macro"},
                                 metric_value=head_metrics["macro_f1"]))  # fmt: skip
     return evals
@@ -213,7 +216,7 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
         base_model=base_model(results.training["backbone_init"]),
         eval_results=eval_results(results),
     )
-    snippet_repo = repo_id or str(output_dir)
+    snippet_repo = repo_id or Path(output_dir).as_posix()  # `out/`, `./out` and `out` give the same card
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),

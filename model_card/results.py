@@ -58,7 +58,14 @@ class HeadSummary:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A record of the output folder, or a ValueError naming it and what is wrong with it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file (not a training output folder, or a run that has not finished: "
+                         "docs/output_folder.md)") from None
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON (a copy cut short)
+        raise ValueError(f"{path}: {error}") from error
 
 
 def load_results(folder: str | Path) -> TrainingResults:

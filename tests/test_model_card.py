@@ -169,6 +169,39 @@ def test_cli_names_the_repo_in_metadata_and_snippets(output_dir: Path, capsys: p
     assert 'pipeline(model="someone/fashion-resnet50", trust_remote_code=True)' in card.text
 
 
+def test_each_head_s_model_index_results_keep_their_head_after_a_round_trip(carded: Path) -> None:
+    # huggingface_hub groups results by task type and dataset: per-head task names came back as the first head's.
+    card = ModelCard.load(carded / "README.md")
+    heads = list(json.loads((carded / "metrics.json").read_text())["heads"])
+    for result in card.data.eval_results:
+        named = [head for head in heads if head in f"{result.task_name} {result.metric_name}"]
+        assert named == [result.metric_config], (result.task_name, result.metric_name)
+
+
+@pytest.mark.parametrize("damage", ["missing", "cut short"])
+def test_the_cli_names_a_missing_or_damaged_record_in_one_line(damage: str, output_dir: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    folder = Path(shutil.copytree(output_dir, tmp_path / "run"))
+    metrics = folder / "metrics.json"
+    if damage == "missing":
+        metrics.unlink()
+    else:
+        metrics.write_text(metrics.read_text()[:300])
+    with pytest.raises(SystemExit) as exited:
+        model_card_cli([str(folder)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{metrics}: " in err and "Traceback" not in err
+
+
+def test_the_folder_is_named_alike_in_the_snippets_however_it_is_spelled(output_dir: Path, monkeypatch) -> None:
+    monkeypatch.chdir(output_dir.parent)
+    cards = {spelling: ModelCard.load(write_model_card(spelling)).text
+             for spelling in (output_dir.name, f"{output_dir.name}/", f"./{output_dir.name}")}  # fmt: skip
+    assert len(set(cards.values())) == 1
+    assert f'pipeline(model="{output_dir.name}", trust_remote_code=True)' in cards[output_dir.name]
+
+
 def test_the_card_says_what_to_install_for_the_code_it_ships(output_dir: Path) -> None:
     # What the folder's code imports, with the ranges pyproject.toml declares for them (the package is installed).
     tomllib = pytest.importorskip("tomllib")  # Python 3.11 on

@@ -164,6 +164,19 @@ def test_local_paths_with_spaces_are_published_by_their_last_part_only(
     assert without_local_folders_in(started) == "accelerate launch train.py --dataset=data"
 
 
+@pytest.mark.parametrize("record", ["training.json", "metrics.json"])
+def test_a_damaged_record_is_refused_naming_it_and_nothing_is_sent(
+    record: str, output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    no_check: list[tuple],
+) -> None:  # fmt: skip
+    (output_dir / record).write_text((output_dir / record).read_text()[:200])  # a copy cut short
+    hub = RecordingHub(monkeypatch)
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
+    err = capsys.readouterr().err
+    assert record in err and "Traceback" not in err
+    assert hub.calls == []
+
+
 def test_upload_is_one_commit_of_the_repo_files_and_never_prints_the_token(
     output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
     no_check: list[tuple],
