@@ -241,7 +241,7 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     if prepare_here:
         try:
             prepare(source, output_dir=prepared)
-        except ValueError as error:  # the data's fault, named: no images, not UTF-8, nothing left after cleaning
+        except data_scripts.RawDataError as error:  # the data's fault, named: no images, not UTF-8, nothing kept
             raise SystemExit(f"--dataset {source}: {error}") from error
     return load_prepared(prepared)  # from the Parquet files: a stable fingerprint for the cache
 

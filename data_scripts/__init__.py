@@ -4,6 +4,7 @@
 that imported that module itself would have it run twice by `python -m data_scripts.prepare` (runpy warns).
 """
 
+from .read_raw import RawDataError
 from .rules import HEADS, CleaningRules
 
-__all__ = ["HEADS", "CleaningRules"]
+__all__ = ["HEADS", "CleaningRules", "RawDataError"]

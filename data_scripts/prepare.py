@@ -25,7 +25,7 @@ import pandas as pd
 from .card import PLOT_NAME, SPLITS, write_card
 from .clean import Cleaned, clean
 from .images import GRAYSCALE_MODES, inspect_images
-from .read_raw import RawData, read_raw
+from .read_raw import RawData, RawDataError, read_raw
 from .rules import HEADS, CleaningRules
 from .split import stratified_sample, stratified_split
 
@@ -144,7 +144,7 @@ def prepare(
     _write_json(output_dir / "cleaning_summary.json", summary)
     if frames["train"].empty:  # no dataset to write: it would not load, and its card would have no classes
         reasons = ", ".join(f"{reason} {count}" for reason, count in summary["dropped_by_reason"].items())
-        raise ValueError(f"no row of {source} is left for training after cleaning ({summary['rows_read']} rows "
+        raise RawDataError(f"no row of {source} is left for training after cleaning ({summary['rows_read']} rows "
                          f"read; dropped: {reasons or 'none'}): see {output_dir / 'cleaning_report.csv'}")
     for split in SPLITS:
         image_bytes = sum(len(raw.images[row]) for row in frames[split]["row"])

@@ -12,6 +12,11 @@ import pandas as pd
 from .rules import RAW_COLUMNS
 
 
+class RawDataError(ValueError):
+    """The raw data cannot be prepared as it is (no images, not UTF-8, a damaged tar, another schema, nothing
+    left after cleaning); the message names the file or what is missing."""
+
+
 @dataclass
 class RawData:
     """Every input row, as text, with its image bytes (None when there is none)."""
@@ -35,7 +40,7 @@ def read_raw(source: str | Path) -> RawData:
     if path.exists():
         files = [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else [str(path)]
         if not files:
-            raise ValueError(f"{source}: neither a Kaggle folder (styles.csv, with images/ or images.tar) nor a "
+            raise RawDataError(f"{source}: neither a Kaggle folder (styles.csv, with images/ or images.tar) nor a "
                              "folder of Parquet files")
         name = path.resolve().name if path.is_dir() else path.stem
         return read_hub_dataset(datasets.load_dataset("parquet", data_files=files, split="train"), str(source), name)
@@ -50,7 +55,7 @@ def parse_styles(text: str) -> pd.DataFrame:
     lines = text.split("\n")
     header = tuple(lines[0].strip().split(","))
     if header != RAW_COLUMNS:
-        raise ValueError(f"unexpected styles.csv header {header}")
+        raise RawDataError(f"unexpected styles.csv header {header}")
     width = len(RAW_COLUMNS)
     records = []
     for number, line in enumerate(lines[1:], start=2):
@@ -74,7 +79,7 @@ def read_kaggle(folder: Path) -> RawData:
     elif images_dir.is_dir():
         by_id, elsewhere = {p.stem: p.read_bytes() for p in images_dir.glob("*.jpg")}, []
     else:  # every row would be dropped as `no_image`
-        raise ValueError(f"{folder}: no images/ folder or images.tar beside styles.csv")
+        raise RawDataError(f"{folder}: no images/ folder or images.tar beside styles.csv")
     images = [by_id.get(i) for i in rows["id"]]
     orphans = [f"images/{i}.jpg" for i in sorted(set(by_id) - set(rows["id"]))]
     return RawData(rows, images, orphans + elsewhere, str(folder), folder.resolve().name)
@@ -88,7 +93,7 @@ def _styles_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"{path} line {line}: not UTF-8 ({error.reason} at byte {error.start})") from error
+        raise RawDataError(f"{path} line {line}: not UTF-8 ({error.reason} at byte {error.start})") from error
 
 
 def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
@@ -105,7 +110,7 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
                     elsewhere.append(member.name)
     except (tarfile.TarError, EOFError) as error:  # a truncated or corrupt archive
         after = f" after member {member.name!r}" if member is not None else ""
-        raise ValueError(f"{path}: unreadable tar{after}: {error}") from error
+        raise RawDataError(f"{path}: unreadable tar{after}: {error}") from error
     return by_id, elsewhere
 
 
@@ -114,7 +119,7 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawDa
     the label columns), keeping the encoded image bytes."""
     missing = set(RAW_COLUMNS) - set(dataset.column_names)
     if missing or "image" not in dataset.column_names:
-        raise ValueError(f"{source}: not in the Hub schema (missing {sorted(missing) or ['image']})")
+        raise RawDataError(f"{source}: not in the Hub schema (missing {sorted(missing) or ['image']})")
     dataset = dataset.cast_column("image", datasets.Image(decode=False))
     frame = dataset.select_columns([*RAW_COLUMNS, "image"]).to_pandas()
     # A prepared dataset (this package's Parquet, or one like it) stores ClassLabel ids: the rules read names.
