@@ -30,7 +30,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 
-from model_card import EXAMPLE_IMAGE, without_local_folders_in, write_model_card
+from model_card import EXAMPLE_IMAGE, load_results, without_local_folders_in, write_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # What a repo holds (docs/output_folder.md); anything else in the folder stays local. A pattern matches at
@@ -93,14 +93,15 @@ def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
     return selected
 
 
-def publish_records(staged: Path) -> None:
-    """Rewrite the staged `RECORDS` without local folders."""
-    for path in (staged / name for name in RECORDS):
+def publish_records(folder: Path, staged: Path) -> None:
+    """Rewrite the staged copies of `folder`'s `RECORDS` without local folders."""
+    for name in RECORDS:
+        path = staged / name
         if path.is_file():
             try:
                 record = without_local_folders_in(json.loads(path.read_text(encoding="utf-8")))
-            except ValueError as error:  # not JSON (a copy cut short), not UTF-8
-                raise PushError(f"{path.name} cannot be read: {error}") from error
+            except ValueError as error:  # not JSON (a copy cut short), not UTF-8: named where the user can fix it
+                raise PushError(f"{folder / name} cannot be read: {error}") from error
             path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -124,12 +125,13 @@ def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
         missing.append("*.safetensors (the weights)")
     if missing:
         raise PushError(f"{folder} is not a training output folder (docs/output_folder.md): no {', '.join(missing)}")
-    stage(folder, MODEL_FILES, destination)
-    publish_records(destination)
     try:
-        write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
-    except ValueError as error:  # a damaged record, named
+        load_results(folder)  # a damaged record is named in the trained folder, not in the staged copy
+    except ValueError as error:
         raise PushError(str(error)) from error
+    stage(folder, MODEL_FILES, destination)
+    publish_records(folder, destination)
+    write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
     files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
     check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
     return files
@@ -141,7 +143,7 @@ def prepare_dataset(folder: Path, destination: Path) -> list[str]:
     if not (folder / "README.md").is_file():
         raise PushError(f"{folder} has no README.md dataset card (write it with python -m data_scripts.prepare)")
     files = stage(folder, DATASET_FILES, destination)
-    publish_records(destination)
+    publish_records(folder, destination)
     check_in_fresh_process(CHECK_DATASET, str(destination))
     return files
 

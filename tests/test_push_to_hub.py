@@ -173,7 +173,7 @@ def test_a_damaged_record_is_refused_naming_it_and_nothing_is_sent(
     hub = RecordingHub(monkeypatch)
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
     err = capsys.readouterr().err
-    assert record in err and "Traceback" not in err
+    assert str(output_dir / record) in err and "Traceback" not in err  # the file to fix, not a staged copy
     assert hub.calls == []
 
 
@@ -362,4 +362,7 @@ def test_dataset_without_card_or_not_loading_is_refused(
     (prepared / "data" / "train-00000-of-00001.parquet").write_bytes(b"not parquet")
     assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 1
     assert "does not load in a fresh process" in capsys.readouterr().err
+    (prepared / "cleaning_summary.json").write_text('{"kept": ')  # a copy cut short
+    assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 1
+    assert f"{prepared / 'cleaning_summary.json'} cannot be read" in capsys.readouterr().err
     assert hub.calls == []
