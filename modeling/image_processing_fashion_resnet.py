@@ -8,6 +8,7 @@ import io
 import numbers
 import os
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
@@ -32,6 +33,12 @@ ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, PIL.Image.Im
 
 URL_TIMEOUT_S = 30.0  # an unreachable, stalled or trickling server must not hang a batch
 URL_MAX_BYTES = 64 * 2**20  # a product photo is a few MB: a larger answer is not one, and must not fill memory
+
+
+# Errors whose message alone says what is wrong with an input. DecompressionBombError is raised for headers claiming
+# more than 2 * MAX_IMAGE_PIXELS pixels.
+SELF_EXPLAINING_ERRORS = (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError,
+                          httpx.HTTPError, httpx.InvalidURL)
 
 
 class ImageLoadError(ValueError):
@@ -66,6 +73,7 @@ EXIF_TRANSPOSE = {
     8: PIL.Image.Transpose.ROTATE_90,
 }
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 ORIENTATION_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")  # where PIL's getexif() finds it
 
 
@@ -130,13 +138,31 @@ def _download(url: str) -> bytes:
     return bytes(body)
 
 
+def _integer_pixels(image: PIL.Image.Image) -> np.ndarray:
+    """The pixels of an `I;16*` or `I` (32-bit) image: 16-bit data as uint16, which `_from_array` scales to 8 bits,
+    and 0-255 values as they are."""
+    pixels = np.asarray(image)
+    # Mode I holds 16-bit files too: PIL opened 16-bit PNGs so before it had I;16 for them.
+    if image.mode in SIXTEEN_BIT_MODES or (pixels.size and pixels.max() > 255):
+        return pixels.clip(0, 65535).astype(np.uint16)  # also native byte order, which I;16B's array lacks
+    return pixels
+
+
+def _orientation(image: PIL.Image.Image) -> int:
+    """The EXIF orientation, 1 (as stored) where there is none or the EXIF block is damaged: the pixels are fine."""
+    try:
+        orientation = image.getexif().get(PIL.ExifTags.Base.Orientation, 1)
+    except Exception:  # struct.error, SyntaxError, ...: whatever a damaged EXIF block makes the parser raise
+        return 1
+    return orientation if isinstance(orientation, int) and orientation in EXIF_TRANSPOSE else 1
+
+
 def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
     """Any PIL mode to 8-bit RGB; transparency is composited on white, the photos' background."""
     if image.mode == "RGB" and "transparency" not in image.info:
         return image  # no copy: the pipeline loads each image twice (once to isolate errors, once to batch it)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # PIL's own I->L conversion clips at 255 instead of rescaling 16-bit data.
-        image = PIL.Image.fromarray((np.asarray(image, dtype=np.float32) / 257.0).clip(0, 255).astype(np.uint8))
+    if image.mode in SIXTEEN_BIT_MODES or image.mode == "I":
+        image = _from_array(_integer_pixels(image))  # PIL's own I->L conversion clips 16-bit data at 255
     elif image.mode == "F":
         image = _from_array(np.asarray(image))  # scaled as a float array is, not clipped to black
     elif image.mode == "La":
@@ -153,8 +179,8 @@ def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
 def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
     """Open and fully decode `source` (path, URL, bytes, PIL, array or tensor) as an upright RGB image.
 
-    Raises `ImageLoadError` naming the input for missing, empty, truncated, non-image or oversized
-    (decompression bomb) files.
+    Raises `ImageLoadError` naming the input for any input it cannot read: missing, empty, truncated,
+    non-image or oversized (decompression bomb) files among them.
     """
     try:
         opened = _open(source)
@@ -163,8 +189,8 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
                 raise ValueError(f"the image has no pixels ({opened.width}x{opened.height})")
             opened.load()  # decode now: a truncated file must fail here, not later in a batch
             image = opened
-            orientation = image.getexif().get(PIL.ExifTags.Base.Orientation, 1)
-            if isinstance(orientation, int) and orientation in EXIF_TRANSPOSE:
+            orientation = _orientation(image)
+            if orientation != 1:
                 # Not ImageOps.exif_transpose: it also rewrites the EXIF, and raises struct.error, TypeError or
                 # IndexError where a camera wrote a tag of the wrong type. The upright image drops the orientation
                 # (EXIF and XMP) instead, so that loading it again does not turn it a second time.
@@ -177,10 +203,11 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
         finally:
             if opened is not source:
                 opened.close()
-    except (OSError, ValueError, TypeError, SyntaxError, PIL.Image.DecompressionBombError, httpx.HTTPError,
-            httpx.InvalidURL) as error:
-        # DecompressionBombError is raised for headers claiming more than 2 * MAX_IMAGE_PIXELS pixels.
-        reason = str(error) or type(error).__name__
+    except Exception as error:  # whatever a decoder raises on one bad input is that input's error, not the batch's
+        if isinstance(error, SELF_EXPLAINING_ERRORS) and str(error):
+            reason = str(error)
+        else:  # a decoder's IndexError for a truncated QOI file, a closed image's AssertionError, ...
+            reason = traceback.format_exception_only(error)[-1].strip()
         raise ImageLoadError(f"cannot read image {describe(source)}: {reason}") from error
 
 

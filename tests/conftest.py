@@ -12,6 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import io
 import shutil
 import struct
 import zlib
@@ -155,12 +156,17 @@ def write_bad_file(kind: str, folder: Path, real_jpeg: Path) -> Path:
     elif kind == "bomb":
         path = folder / "bomb.png"
         path.write_bytes(png_bomb_header())
+    elif kind == "cut_qoi":
+        path = folder / "cut.qoi"  # PIL's QOI decoder raises IndexError, not OSError, for a file cut short
+        encoded = io.BytesIO()
+        PIL.Image.open(real_jpeg).convert("RGB").save(encoded, "QOI")
+        path.write_bytes(encoded.getvalue()[:200])
     else:
         raise ValueError(kind)
     return path
 
 
-BAD_KINDS = ["truncated", "empty", "text", "missing", "bomb"]
+BAD_KINDS = ["truncated", "empty", "text", "missing", "bomb", "cut_qoi"]
 
 
 def write_odd_image(kind: str, folder: Path, real_jpeg: Path) -> Path:
@@ -192,12 +198,15 @@ def write_odd_image(kind: str, folder: Path, real_jpeg: Path) -> Path:
     elif kind == "thin":
         path = folder / "strip.png"  # fitted into 60x80, its short side rounds to nothing
         photo.resize((2, 400)).save(path)
+    elif kind == "damaged_exif":
+        path = folder / "damaged_exif.png"  # the pixels are whole; PIL's getexif() raises struct.error
+        photo.save(path, exif=b"Exif\x00\x00MM\x00\x2a")
     else:
         raise ValueError(kind)
     return path
 
 
-ODD_KINDS = ["rgba", "grayscale", "cmyk", "16bit", "palette", "tiny", "thin"]
+ODD_KINDS = ["rgba", "grayscale", "cmyk", "16bit", "palette", "tiny", "thin", "damaged_exif"]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import functools
 import http.server
 import os
 import re
+import struct
 import threading
 import time
 from pathlib import Path
@@ -282,6 +283,24 @@ def test_16bit_gradient_spans_the_8bit_range():
     rgb = np.asarray(load_rgb_image(PIL.Image.fromarray(ramp))).astype(int)
     assert rgb.min() == 0 and rgb.max() == 255
     assert abs(rgb[HEIGHT // 2, WIDTH // 2, 0] - 128) <= 2
+
+
+def test_32bit_integer_image_of_8bit_values_is_read_as_they_are(rgb_image_path):
+    # Mode I (Image.fromarray of int32, a 32-bit TIFF) holds 16-bit data only where its values pass 255.
+    gray = np.asarray(PIL.Image.open(rgb_image_path).convert("L"))
+    expected = np.asarray(load_rgb_image(PIL.Image.fromarray(gray)))
+    for pixels in (gray.astype(np.int32), gray.astype(np.int32) * 257):
+        image = PIL.Image.fromarray(pixels)
+        assert image.mode == "I"
+        assert np.abs(np.asarray(load_rgb_image(image)).astype(int) - expected).max() <= 1
+
+
+def test_a_damaged_exif_block_leaves_the_image_as_stored(tmp_path, rgb_image_path):
+    path = write_odd_image("damaged_exif", tmp_path, rgb_image_path)
+    with pytest.raises(struct.error):
+        PIL.Image.open(path).getexif()
+    photo = np.asarray(PIL.Image.open(rgb_image_path).convert("RGB"))
+    assert np.array_equal(np.asarray(load_rgb_image(path)), photo)
 
 
 def test_cmyk_jpeg_is_converted(tmp_path, rgb_image_path):
