@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import timm
+from torch import nn
 from transformers import PreTrainedConfig
 
 __all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES"]
@@ -12,6 +13,7 @@ __all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES"]
 # Sizes only, for a config made without labels: the raw data's class counts. A trained model's heads are its
 # dataset's ClassLabel names (after cleaning: 33, 37, 4 and 6 classes).
 DEFAULT_HEAD_SIZES = {"articleType": 33, "baseColour": 46, "season": 4, "usage": 8}
+MODULE_DICT = nn.ModuleDict()  # what the heads are kept in: its attributes cannot be head names
 
 
 class FashionResNetConfig(PreTrainedConfig):
@@ -62,6 +64,10 @@ class FashionResNetConfig(PreTrainedConfig):
         if not isinstance(self.heads, dict):
             raise ValueError(f"heads must map each head's name to its label names, got {self.heads!r}")
         for name, labels in self.heads.items():
+            # Each head is a module of an nn.ModuleDict, which refuses such names with a KeyError naming no head.
+            if not isinstance(name, str) or not name or "." in name or hasattr(MODULE_DICT, name):
+                raise ValueError(f"head name {name!r} cannot name a module: it must be a non-empty string without "
+                                 "'.' and not an attribute of torch.nn.ModuleDict (such as 'type' or 'training')")
             # A dict of sizes (DEFAULT_HEAD_SIZES) or a single string is an easy mistake: say which head.
             if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
                 raise ValueError(f"head {name!r} needs a list of label names, got {labels!r}")

@@ -143,7 +143,8 @@ class FashionAttributesPipeline(Pipeline):
             raise ValueError(f"a table ({type(inputs).__name__}) is not a list of images: pass its image column, "
                              "e.g. dataset['image']")
         if is_image_stream(inputs):
-            self._batch_size_or(batch_size)  # a bad size fails now, not at the first answer
+            self._batch_size_or(batch_size)  # a bad size or top_k fails now, not at the first answer
+            self._sanitize_parameters(**kwargs)
             return self._stream(images_of(inputs), batch_size, kwargs)
         with collector_paused():
             return self._answer(inputs, batch_size, kwargs)

@@ -73,10 +73,14 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"heads": {"season": 4, "usage": 8}}, "'season' needs a list of label names, got 4"),
         ({"heads": {"season": "Summer"}}, "'season' needs a list of label names"),
         ({"heads": ["Summer", "Fall"]}, "heads must map"),
+        ({"heads": {"season": ["Summer"], "type": ["Casual"]}}, "head name 'type'"),
+        ({"heads": {"sub.category": ["Shoes"]}}, "head name 'sub.category'"),
+        ({"heads": {"": ["Shoes"]}}, "head name ''"),
     ],
     ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
          "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole",
-         "input-size-not-a-list", "head-sizes-not-labels", "head-a-string", "heads-not-a-mapping"],
+         "input-size-not-a-list", "head-sizes-not-labels", "head-a-string", "heads-not-a-mapping",
+         "head-named-as-a-module-attribute", "head-name-with-a-dot", "head-name-empty"],
 )
 @pytest.mark.parametrize("made_by", ["constructor", "from_pretrained"])
 def test_invalid_config_raises_naming_the_problem(kwargs, message, made_by, tmp_path):

@@ -106,6 +106,8 @@ def test_invalid_top_k_raises(shared_pipeline, rgb_image_path, top_k):
         shared_pipeline(rgb_image_path, top_k=top_k)
     with pytest.raises(ValueError, match="top_k"):
         shared_pipeline([rgb_image_path], top_k=top_k)
+    with pytest.raises(ValueError, match="top_k"):  # at the call, as for a list, not at the first answer
+        shared_pipeline(iter([rgb_image_path]), top_k=top_k)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1])
