@@ -4,8 +4,9 @@ Before anything is sent, the folder is checked: no pickled files anywhere in it,
 that would be uploaded loads in a fresh Python process (the model with `trust_remote_code=True` and without
 this project's package, predicting a bundled product photo; the dataset with `datasets.load_dataset`). The
 model card is regenerated for the repo id. Everything goes up in ONE commit, so a failed upload leaves the
-repo as it was; the same commit deletes the files of an earlier upload that this one does not have (a Parquet
-shard, a plot), so that the repo holds this upload's files, and only files added by other means besides.
+repo as it was; the same commit deletes what an earlier upload wrote and this one replaces without overwriting
+(a weight or Parquet shard, a plot; `REPLACED_MODEL_FILES`, `REPLACED_DATASET_FILES`). Files added to the repo by
+other means (a handler.py, a model.fp16.safetensors) stay.
 
 The token is resolved by huggingface_hub (HF_TOKEN, or the `hf auth login` cache) unless --token is given;
 it is never printed.
@@ -37,6 +38,12 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # its own depth only: "*.json" is a top-level file, not checkpoints/x/config.json.
 MODEL_FILES = ["*.safetensors", "*.json", "*.py", "README.md", EXAMPLE_IMAGE.name, "images/*.png"]
 DATASET_FILES = ["README.md", "data/*.parquet", "*.json", "*.png", "*.csv"]
+# What an earlier upload held that a later one may replace under other names: left in place, a stale weight or
+# Parquet shard would be loaded with the new ones, a plot of a renamed head kept. Only names this tool writes, so
+# that files added by other means stay.
+REPLACED_MODEL_FILES = ["model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
+                        "dataset_summary.json", "images/*.png"]
+REPLACED_DATASET_FILES = ["data/*.parquet"]
 # What a training output folder must hold for its repo to load and its card to be written.
 REQUIRED_MODEL_FILES = ["config.json", "preprocessor_config.json", "metrics.json", "training.json"]
 # Records that may name the trainer's files (the command, the dataset's folder): published with absolute paths
@@ -148,9 +155,9 @@ def prepare_dataset(folder: Path, destination: Path) -> list[str]:
     return files
 
 
-def upload(staged: Path, files: list[str], patterns: list[str], args: argparse.Namespace, repo_type: str) -> CommitInfo:
+def upload(staged: Path, files: list[str], replaced: list[str], args: argparse.Namespace, repo_type: str) -> CommitInfo:
     """Create the repo (and branch) if needed and send every staged file in a single commit, which also deletes
-    the repo's files that match `patterns` (what an upload holds) but are not among `files`."""
+    the repo's files that match `replaced` (what an earlier upload wrote) but are not among `files`."""
     api = HfApi(token=args.token)
     try:
         api.create_repo(args.repo_id, repo_type=repo_type, private=args.private or None, exist_ok=True)
@@ -159,8 +166,7 @@ def upload(staged: Path, files: list[str], patterns: list[str], args: argparse.N
         there = api.list_repo_files(args.repo_id, repo_type=repo_type, revision=args.revision)
     except Exception as error:  # HTTP, network, authentication and offline errors alike: nothing was sent
         raise PushError(f"could not create or reach {repo_type} repo {args.repo_id}, nothing was sent: {error}") from error
-    # Left in place, an earlier upload's Parquet shard would be loaded with this one's, or its plot shown.
-    stale = sorted(name for name in there if matches(name, patterns) and name not in files)
+    stale = sorted(name for name in there if matches(name, replaced) and name not in files)
     if stale:
         print(f"deleting {len(stale)} files of an earlier upload that this one does not have: {', '.join(stale)}")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=staged / name) for name in files]
@@ -206,16 +212,16 @@ def run(args: argparse.Namespace, staged: Path) -> None:
     if not folder.is_dir():
         raise PushError(f"no such folder: {folder}")
     if args.dataset:
-        files, patterns, repo_type = prepare_dataset(folder, staged), DATASET_FILES, "dataset"
+        files, replaced, repo_type = prepare_dataset(folder, staged), REPLACED_DATASET_FILES, "dataset"
     else:
-        files, patterns, repo_type = prepare_model(folder, args.repo_id, staged), MODEL_FILES, "model"
+        files, replaced, repo_type = prepare_model(folder, args.repo_id, staged), REPLACED_MODEL_FILES, "model"
     print(f"checked {folder}: {len(files)} files to upload")
     for name in files:
         print(f"  {name} ({(staged / name).stat().st_size} bytes)")
     if args.dry_run:
         print(f"dry run: the upload folder is {staged}; nothing was sent")
         return
-    commit = upload(staged, files, patterns, args, repo_type)
+    commit = upload(staged, files, replaced, args, repo_type)
     print(f"uploaded {len(files)} files to {args.repo_id} in one commit: {commit.commit_url}")
 
 

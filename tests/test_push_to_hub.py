@@ -338,15 +338,18 @@ def test_files_of_an_earlier_upload_that_this_one_lacks_are_deleted_in_its_commi
 ) -> None:  # fmt: skip
     # Left there, an earlier upload's third shard was loaded with this upload's rows, and an old plot shown.
     prepared = _prepared_dataset(tmp_path / "prepared")
-    by_hand = [".gitattributes", "LICENSE", "docs/notes.md"]  # what no upload holds: left alone
+    # Added by other means: left alone, also where their names are of the kind an upload holds.
+    by_hand = [".gitattributes", "LICENSE", "docs/notes.md", "handler.py", "model.fp16.safetensors",
+               "eval_results.json", "stats.csv", "logo.png"]
     hub = RecordingHub(monkeypatch, there=(*by_hand, "README.md", "data/train-00000-of-00002.parquet",
                                            "data/train-00001-of-00002.parquet", "data/validation-00000-of-00001.parquet"))
     assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 0
     assert hub.deleted == {"data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"}
     assert "deleting 2 files of an earlier upload" in capsys.readouterr().out
-    hub = RecordingHub(monkeypatch, there=(*by_hand, "model.safetensors", "dataset_summary.json", "images/old.png"))
+    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"]
+    hub = RecordingHub(monkeypatch, there=(*by_hand, *shards, "dataset_summary.json", "images/old.png"))
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 0
-    assert hub.deleted == {"dataset_summary.json", "images/old.png"} - hub.committed_paths()
+    assert hub.deleted == {*shards, "dataset_summary.json", "images/old.png"} - hub.committed_paths()
     assert "images/old.png" in hub.deleted and "model.safetensors" in hub.committed_paths()
 
 
