@@ -31,7 +31,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 
-from model_card import EXAMPLE_IMAGE, load_results, without_local_folders_in, write_model_card
+from model_card import EXAMPLE_IMAGE, without_local_folders_in, write_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # What a repo holds (docs/output_folder.md); anything else in the folder stays local. A pattern matches at
@@ -132,13 +132,12 @@ def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
         missing.append("*.safetensors (the weights)")
     if missing:
         raise PushError(f"{folder} is not a training output folder (docs/output_folder.md): no {', '.join(missing)}")
-    try:
-        load_results(folder)  # a damaged record is named in the trained folder, not in the staged copy
-    except ValueError as error:
-        raise PushError(str(error)) from error
     stage(folder, MODEL_FILES, destination)
     publish_records(folder, destination)
-    write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
+    try:
+        write_model_card(destination, repo_id)  # into the staged copy: the trained folder is left as it is
+    except ValueError as error:  # a damaged record, named where the user can fix it
+        raise PushError(str(error).replace(str(destination), str(folder))) from error
     files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
     check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
     return files

@@ -2,6 +2,5 @@
 `model-index`, confusion matrices, class distributions and the accuracy curve under `images/`."""
 
 from .card import EXAMPLE_IMAGE, without_local_folders_in, write_model_card
-from .results import load_results
 
-__all__ = ["EXAMPLE_IMAGE", "load_results", "without_local_folders_in", "write_model_card"]
+__all__ = ["EXAMPLE_IMAGE", "without_local_folders_in", "write_model_card"]

@@ -6,6 +6,7 @@ import importlib.metadata
 import re
 import shlex
 import shutil
+import traceback
 from typing import Any
 from pathlib import Path, PureWindowsPath
 
@@ -201,8 +202,17 @@ def write_model_card(output_dir: str | Path, repo_id: str | None = None) -> Path
     """Write `README.md`, `images/*.png` and `example.jpg` into the training output folder `output_dir`.
 
     `repo_id` is the Hub repo the usage snippets load from; without it they load the folder itself.
-    Returns the README path.
+    Returns the README path. A missing or damaged record raises a ValueError naming it or the folder.
     """
+    try:
+        return _write_card(output_dir, repo_id)
+    except (KeyError, IndexError, TypeError, AttributeError) as error:  # JSON, but not what train.py writes
+        reason = traceback.format_exception_only(error)[-1].strip()
+        raise ValueError(f"{output_dir}: a record lacks what the card needs ({reason}); docs/output_folder.md "
+                         "describes them") from error
+
+
+def _write_card(output_dir: str | Path, repo_id: str | None) -> Path:
     results = load_results(output_dir)
     summaries = [summarise_head(results, head) for head in results.heads]
     shutil.copyfile(EXAMPLE_IMAGE, results.folder / EXAMPLE_IMAGE.name)

@@ -178,20 +178,23 @@ def test_each_head_s_model_index_results_keep_their_head_after_a_round_trip(card
         assert named == [result.metric_config], (result.task_name, result.metric_name)
 
 
-@pytest.mark.parametrize("damage", ["missing", "cut short"])
+@pytest.mark.parametrize("damage", ["missing", "cut short", "another shape"])
 def test_the_cli_names_a_missing_or_damaged_record_in_one_line(damage: str, output_dir: Path, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture) -> None:  # fmt: skip
     folder = Path(shutil.copytree(output_dir, tmp_path / "run"))
     metrics = folder / "metrics.json"
     if damage == "missing":
         metrics.unlink()
-    else:
+    elif damage == "cut short":
         metrics.write_text(metrics.read_text()[:300])
+    else:  # valid JSON, but not what train.py writes
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "history": []}))
     with pytest.raises(SystemExit) as exited:
         model_card_cli([str(folder)])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert f"{metrics}: " in err and "Traceback" not in err
+    assert (f"{metrics}: " if damage != "another shape" else f"{folder}: a record lacks") in err
+    assert "Traceback" not in err
 
 
 def test_the_folder_is_named_alike_in_the_snippets_however_it_is_spelled(output_dir: Path, monkeypatch) -> None:

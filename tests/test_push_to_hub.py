@@ -169,11 +169,16 @@ def test_a_damaged_record_is_refused_naming_it_and_nothing_is_sent(
     record: str, output_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
     no_check: list[tuple],
 ) -> None:  # fmt: skip
-    (output_dir / record).write_text((output_dir / record).read_text()[:200])  # a copy cut short
+    text = (output_dir / record).read_text()
     hub = RecordingHub(monkeypatch)
+    (output_dir / record).write_text(text[:200])  # a copy cut short
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
     err = capsys.readouterr().err
     assert str(output_dir / record) in err and "Traceback" not in err  # the file to fix, not a staged copy
+    (output_dir / record).write_text("{}")  # JSON, but not what train.py writes
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion"]) == 1
+    err = capsys.readouterr().err
+    assert f"{output_dir}: a record lacks" in err and "Traceback" not in err
     assert hub.calls == []
 
 
