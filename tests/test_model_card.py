@@ -51,9 +51,11 @@ def test_model_index_numbers_are_the_metrics(carded: Path) -> None:
         expected[head, "accuracy"] = head_metrics["accuracy"]
         expected[head, "f1"] = head_metrics["macro_f1"]
     assert reported == expected
-    # The table shows the same numbers, rounded.
+    # The table shows the same numbers, rounded, and the imbalance section each accuracy as the table does.
     for head, head_metrics in metrics["heads"].items():
-        assert f"| {head} | {len(head_metrics['per_class'])} | {head_metrics['accuracy'] * 100:.1f}% |" in card.text
+        accuracy = f"{head_metrics['accuracy'] * 100:.1f}%"
+        assert f"| {head} | {len(head_metrics['per_class'])} | {accuracy} |" in card.text
+        assert f"below accuracy\n({accuracy})" in card.text.split(f"### {head}", 1)[1]
 
 
 def test_every_referenced_image_exists(carded: Path) -> None:
