@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import traceback
 from collections.abc import Sequence
 
@@ -86,7 +87,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    demo = build_demo(load_classifier(args.model), args.model)
+    try:
+        classifier = load_classifier(args.model)
+    except Exception as error:  # no such folder or repo, not a model of this kind, corrupt files: as predict.py
+        print(f"cannot load the model {args.model}: {type(error).__name__}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    demo = build_demo(classifier, args.model)
     demo.launch(server_name=args.host, server_port=args.port, theme=THEME)
 
 

@@ -81,6 +81,15 @@ def test_any_failure_of_the_pipeline_shows_its_type_and_reason(classifier, monke
         shown_for_upload(classifier, fixture_paths()[0])
 
 
+def test_a_model_that_does_not_load_is_named_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "no-model-here"  # offline, a path that is no folder is tried as a Hub id and fails
+    with pytest.raises(SystemExit) as exited:
+        app.main(["--model", str(missing)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot load the model {missing}: " in err and "Traceback" not in err
+
+
 def test_an_upload_reaches_the_pipeline_as_it_is_so_transparency_stays_white(classifier, tmp_path: Path) -> None:
     # Gradio's Image, preprocessing, would hand over a copy converted to RGB whose transparent pixels are black.
     cutout = np.full((80, 60, 4), 0, np.uint8)
