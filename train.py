@@ -147,8 +147,8 @@ class TrainConfig:
     resume: bool = field(
         default=False,
         metadata={"help": "continue the unfinished run in output_dir from its newest checkpoint, with the flags it "
-                          "started with (only --cache_dir, --tracker and --keep_checkpoints may change); with no "
-                          "checkpoint, start a new run"},
+                          "started with (only --cache_dir, --tracker and --keep_checkpoints may change); refused "
+                          "where there is no checkpoint"},
     )
     channels_last: bool = True
     compile: bool = False
@@ -190,6 +190,10 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
             parser.error(f"unknown preset {chosen.preset!r}; choose from {', '.join(PRESETS)}")
         parser.set_defaults(**PRESETS[chosen.preset])
     checkpoint = latest_checkpoint(Path(chosen.output_dir) / "checkpoints") if chosen.resume else None
+    if chosen.resume and checkpoint is None:
+        # Not a new run: its flags would be the defaults, not the killed run's, and a finished run's reports would go.
+        parser.error(f"--resume: no checkpoint in {Path(chosen.output_dir) / 'checkpoints'} to continue from (a "
+                     "finished run has deleted its own); leave out --resume to start a new run there")
     started_with = json.loads((checkpoint / "progress.json").read_text()).get("flags", {}) if checkpoint else {}
     parser.set_defaults(**started_with)
     config = expand_home(parser.parse_args_into_dataclasses(args=argv)[0])
@@ -420,22 +424,28 @@ def evaluate_heads(model, accelerator: Accelerator, model_input: Callable[[torch
 AVERAGE_FILE = "weight_average.safetensors"
 
 
+def average_file(process_index: int) -> str:
+    """The checkpoint's file of one process's weight average: the main process's is `AVERAGE_FILE`."""
+    return AVERAGE_FILE if process_index == 0 else f"weight_average-{process_index}.safetensors"
+
+
 def save_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, progress: dict, keep: int,
-                    average: torch.nn.Module | None = None) -> None:
+                    average: torch.nn.Module | None = None, average_per_process: bool = False) -> None:
     """Write `checkpoint-{step}` atomically: a kill at any moment leaves the previous one usable.
 
-    The weight average, if any, goes in as safetensors (`AVERAGE_FILE`): registered with accelerate, it would be
-    a pickle that accelerate loads with `weights_only=False`."""
+    The weight average, if any, goes in as safetensors (`average_file`): registered with accelerate, it would be
+    a pickle that accelerate loads with `weights_only=False`. With `average_per_process`, every process writes its
+    own: without SyncBatchNorm each has its own BatchNorm statistics until the evaluation averages them."""
     final = checkpoints / f"checkpoint-{step:08d}"
     partial = checkpoints / f".partial-{step:08d}"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    if average is not None and (accelerator.is_main_process or average_per_process):
+        safetensors.torch.save_model(average, str(partial / average_file(accelerator.process_index)))
     accelerator.wait_for_everyone()  # every process's files are in `partial` before it becomes final
     if accelerator.is_main_process:
-        if average is not None:
-            safetensors.torch.save_model(average, str(partial / AVERAGE_FILE))
         (partial / "progress.json").write_text(json.dumps(progress))
         os.replace(partial, final)
         for old in sorted(checkpoints.glob("checkpoint-*"))[:-keep]:
@@ -683,9 +693,7 @@ def main(config: TrainConfig) -> Path:
     forward = torch.compile(model) if config.compile else model
     weights = class_weights(train["labels"], heads, config.class_weight_power)
 
-    checkpoint = latest_checkpoint(checkpoints) if config.resume else None
-    if config.resume and checkpoint is None:
-        accelerator.print(f"no checkpoint in {checkpoints}: starting from scratch")
+    checkpoint = latest_checkpoint(checkpoints) if config.resume else None  # parse_config saw that there is one
     progress = json.loads((checkpoint / "progress.json").read_text()) if checkpoint else {
         "epoch": 0, "step": 0, "epoch_losses": [], "train_seconds": 0.0, "best_mean_accuracy": -1.0, "best": None,
         "history": []}
@@ -773,7 +781,8 @@ def main(config: TrainConfig) -> Path:
     if checkpoint:
         accelerator.load_state(str(checkpoint))
         if average is not None:
-            safetensors.torch.load_model(average, str(checkpoint / AVERAGE_FILE))
+            own = accelerator.process_index if statistics_per_process else 0
+            safetensors.torch.load_model(average, str(checkpoint / average_file(own)))
         accelerator.print(f"resumed from {checkpoint} (epoch {progress['epoch']} of {epochs}, step {progress['step']})")
     if config.tracker:
         # Trackers (TensorBoard) take scalars only: input_size, a list, goes as its text.
@@ -820,7 +829,8 @@ def main(config: TrainConfig) -> Path:
                 losses.flush()  # the epoch's loss so far must be in the checkpoint
                 progress["train_seconds"] = clock.elapsed()
                 with clock.paused():
-                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints, average)
+                    save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints,
+                                    average, statistics_per_process)
                 losses.restart_clock()
 
         train_loss, train_rate = losses.epoch_summary()
@@ -854,7 +864,8 @@ def main(config: TrainConfig) -> Path:
                     pipe.save_pretrained(output_dir)
         if not config.checkpoint_every:
             with clock.paused():
-                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints, average)
+                save_checkpoint(accelerator, checkpoints, progress["step"], progress, config.keep_checkpoints,
+                                average, statistics_per_process)
     bar.close()
     accelerator.end_training()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -120,14 +121,26 @@ print(json.dumps(matrices))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def kill_after_second_checkpoint(args: list[str], output: Path) -> None:
+def descendants(pid: int) -> list[int]:
+    """The processes that `pid` started, and those they started, as Linux lists them."""
+    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]  # fmt: skip
+    return [each for child in children for each in (child, *descendants(child))]
+
+
+def kill_after_second_checkpoint(args: list[str], output: Path, processes: int = 1) -> None:
     """Start `train.py ARGS` (checkpointing every 5 steps into `output`) and kill it mid-training."""
-    process = launch(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = launch(*args, processes=processes, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 300
     while not (output / "checkpoints" / "checkpoint-00000010").exists():
         assert process.poll() is None and time.monotonic() < deadline, "training ended before its second checkpoint"
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and its worker, mid-training
+    workers = descendants(process.pid)  # torchrun starts them in sessions of their own: killpg misses them
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and its workers, mid-training
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):  # gone with the launcher
+            os.kill(pid, signal.SIGKILL)
     process.wait()
     assert not (output / "metrics.json").exists()
 
@@ -184,9 +197,21 @@ def test_the_weight_average_is_what_is_evaluated_saved_and_resumed(uninterrupted
     assert read_json(tmp_path / "resumed", "metrics.json")["heads"] == average["heads"]
 
 
-def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, tiny_dataset, tmp_path):
-    launch(*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5",
-           "--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache"), processes=2)
+@pytest.fixture(scope="module")
+def two_processes(uninterrupted, tiny_dataset, tmp_path_factory) -> Path:
+    """The run of `uninterrupted` on two CPU processes, evaluating a weight average (which leaves training as it
+    is, bitwise)."""
+    output = tmp_path_factory.mktemp("two_processes")
+    launch(*TWO_PROCESSES_ARGS, "--dataset", str(tiny_dataset), "--output_dir", str(output),
+           "--cache_dir", str(uninterrupted / "cache"), processes=2)
+    return output
+
+
+TWO_PROCESSES_ARGS = [*TINY, "--epochs", "3", "--checkpoint_every", "5", "--ema_decay", "0.9"]
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, two_processes, tiny_dataset):
+    tmp_path = two_processes
     one, two = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
     # Each validation image is counted once, not once per process.
     for head, scores in two["heads"].items():
@@ -203,6 +228,21 @@ def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, 
     # BatchNorm statistics averaged over the processes before each evaluation: the saved model is the one
     # evaluated, on whichever process evaluated each image.
     assert predicted_confusion_matrices(tmp_path, tiny_dataset) == {h: s["confusion_matrix"] for h, s in two["heads"].items()}
+
+
+def test_a_run_on_two_cpu_processes_with_a_weight_average_resumes_to_the_same_result(two_processes, uninterrupted,
+                                                                                     tiny_dataset, tmp_path):
+    # Each process's average has BatchNorm statistics of its own until an evaluation averages them: a checkpoint
+    # that kept the main process's alone resumed the other from it, and the saved weights differed.
+    run_control = ["--output_dir", str(tmp_path), "--cache_dir", str(uninterrupted / "cache")]
+    kill_after_second_checkpoint([*TWO_PROCESSES_ARGS, "--dataset", str(tiny_dataset), *run_control], tmp_path,
+                                 processes=2)
+    launch(*run_control, "--resume", processes=2)
+    got, expected = read_json(tmp_path, "metrics.json"), read_json(two_processes, "metrics.json")
+    assert got["heads"] == expected["heads"]
+    assert [h["train_loss"] for h in got["history"]] == [h["train_loss"] for h in expected["history"]]
+    resumed, saved = (safetensors.torch.load_file(folder / "model.safetensors") for folder in (tmp_path, two_processes))
+    assert resumed.keys() == saved.keys() and all(torch.equal(resumed[key], saved[key]) for key in saved)
 
 
 def averaged_batchnorm_statistics() -> None:
@@ -360,8 +400,11 @@ def test_a_new_run_in_a_finished_runs_folder_leaves_none_of_its_reports(tiny_dat
     run = [*TINY, "--epochs", "1", "--output_dir", str(output), "--cache_dir", str(tmp_path / "cache")]
     failed = launch(*run, "--dataset", "./no-such-data", processes=0, check=False)
     assert failed.returncode != 0 and (output / "metrics.json").is_file()  # a run that never started replaces nothing
-    # --resume with no checkpoint to resume from is a new run too.
-    result = launch(*run, "--dataset", str(tiny_dataset), "--resume", processes=0)
+    # --resume with no checkpoint to resume from is refused: no new run with the default flags replaces it.
+    refused = launch(*run, "--dataset", str(tiny_dataset), "--resume", processes=0, check=False)
+    assert refused.returncode == 2 and f"--resume: no checkpoint in {output / 'checkpoints'}" in refused.stderr
+    assert (output / "metrics.json").is_file()
+    result = launch(*run, "--dataset", str(tiny_dataset), processes=0)
     assert f"{output} holds a finished run: replacing it" in result.stdout
     assert not (output / "dataset_summary.json").exists() and not (output / "images" / "curves.png").exists()
     assert read_json(output, "training.json")["dataset"] == str(tiny_dataset)
