@@ -211,8 +211,7 @@ TWO_PROCESSES_ARGS = [*TINY, "--epochs", "3", "--checkpoint_every", "5", "--ema_
 
 
 def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, two_processes, tiny_dataset):
-    tmp_path = two_processes
-    one, two = read_json(uninterrupted, "metrics.json"), read_json(tmp_path, "metrics.json")
+    one, two = read_json(uninterrupted, "metrics.json"), read_json(two_processes, "metrics.json")
     # Each validation image is counted once, not once per process.
     for head, scores in two["heads"].items():
         assert sum(map(sum, scores["confusion_matrix"])) == two["num_examples"] == 48, head
@@ -220,14 +219,14 @@ def test_two_processes_train_like_one_with_the_same_global_batch(uninterrupted, 
     # GPU), which is the only difference: measured at < 0.5 %, asserted at 2 %.
     for a, b in zip(one["history"], two["history"], strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
-    training = read_json(tmp_path, "training.json")
+    training = read_json(two_processes, "training.json")
     assert training["num_processes"] == 2
     # The command reruns it as it ran, whatever launched it: two processes (not `--cpu`'s one) on the CPU.
     assert training["command"].startswith("ACCELERATE_USE_CPU=true accelerate launch --num_processes 2 "
                                           "--mixed_precision no --multi_gpu --num_cpu_threads_per_process ")
     # BatchNorm statistics averaged over the processes before each evaluation: the saved model is the one
     # evaluated, on whichever process evaluated each image.
-    assert predicted_confusion_matrices(tmp_path, tiny_dataset) == {h: s["confusion_matrix"] for h, s in two["heads"].items()}
+    assert predicted_confusion_matrices(two_processes, tiny_dataset) == {h: s["confusion_matrix"] for h, s in two["heads"].items()}
 
 
 def test_a_run_on_two_cpu_processes_with_a_weight_average_resumes_to_the_same_result(two_processes, uninterrupted,
