@@ -19,13 +19,14 @@ import PIL.ImageOps
 import timm
 import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+from transformers.processing_utils import ImagesKwargs
 
 try:  # the HTTP client that huggingface_hub ships (httpx2 from its version 2 on, under this name), as transformers
     from huggingface_hub.utils import httpx
 except ImportError:  # huggingface_hub 1.x, which depends on httpx itself
     import httpx
 
-__all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "RAW_BYTES", "load_rgb_image"]
+__all__ = ["FashionImageProcessor", "ImageLoadError", "ImageSource", "RAW_BYTES", "URL_TIMEOUT_S", "load_rgb_image"]
 
 RAW_BYTES = (bytes, bytearray, memoryview)  # an encoded file in memory
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, PIL.Image.Image, np.ndarray, torch.Tensor]
@@ -60,6 +61,7 @@ CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
 # Float pixels up to this are in [0, 1] units: resampling (bicubic, Lanczos) overshoots 1 at edges by some
 # percent, and a 0-255 image whose brightest pixel is 1.25 of 255 is not a photo.
 FLOAT_UNIT_MAX = 1.25
+FLOAT_UNIT_MIN = 1 - FLOAT_UNIT_MAX  # the same overshoot below 0; a normalised image goes far below it
 
 
 # EXIF orientation -> the transposition that makes the image upright (as PIL.ImageOps.exif_transpose does).
@@ -79,8 +81,8 @@ ORIENTATION_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 
 def _from_array(array: np.ndarray) -> PIL.Image.Image:
     """(H, W), (H, W, C) or (C, H, W) pixels, C in `CHANNELS`, to a PIL image: 16-bit integers scaled to 8
-    bits, as 16-bit files are; floats in [0, 1] (up to `FLOAT_UNIT_MAX`) scaled to 0-255, as transformers'
-    `to_pil_image` does, and clipped; other numbers taken as 0-255."""
+    bits, as 16-bit files are (`_scaled_integers`); floats in [0, 1] scaled to 0-255, as transformers'
+    `to_pil_image` does (`_scaled_floats`); then rounded and clipped."""
     if array.dtype.kind not in "biuf":
         raise TypeError(f"unsupported pixel type {array.dtype}")
     if array.ndim == 3 and array.shape[0] in CHANNELS and array.shape[-1] not in CHANNELS:
@@ -93,14 +95,34 @@ def _from_array(array: np.ndarray) -> PIL.Image.Image:
         return PIL.Image.fromarray(array)
     if array.dtype == np.bool_:
         array = array * 255
-    elif array.dtype == np.uint16:
-        array = array / 257.0
-    elif array.dtype.kind == "f" and array.size and array.max() <= FLOAT_UNIT_MAX:
-        array = array * 255.0
+    elif array.size:
+        array = (_scaled_floats if array.dtype.kind == "f" else _scaled_integers)(array)
     return PIL.Image.fromarray(np.rint(array).clip(0, 255).astype(np.uint8))
 
 
-def _open(source: ImageSource) -> PIL.Image.Image:
+def _scaled_integers(array: np.ndarray) -> np.ndarray:
+    """Integer pixels in 0-255 units: uint16 arrays, and other integers beyond 255 (16-bit data, as PIL's mode I
+    holds it), scaled by 1/257 as 16-bit files are; others as they are. Beyond 0-65535 they are no pixels."""
+    low, high = array.min(), array.max()
+    if low < 0 or high > 65535:
+        raise ValueError(f"integer pixels must lie in 0-255, or 0-65535 for 16-bit data; these go from {low} to {high}")
+    return array / 257.0 if array.dtype == np.uint16 or high > 255 else array
+
+
+def _scaled_floats(array: np.ndarray) -> np.ndarray:
+    """Float pixels in 0-255 units: those up to `FLOAT_UNIT_MAX` are in [0, 1] units, as transformers'
+    `to_pil_image` takes them, the others in 0-255 units already. Values far below 0 or above the scale's top
+    are no photo's: most often an already normalised tensor, which would otherwise be read as a near-black
+    image and answered with confidence."""
+    low, high = float(array.min()), float(array.max())
+    scale = 1.0 if high <= FLOAT_UNIT_MAX else 255.0
+    if low < FLOAT_UNIT_MIN or high > FLOAT_UNIT_MAX * scale:
+        raise ValueError(f"float pixels must lie in [0, 1] or in [0, 255]; these go from {low:.3g} to {high:.3g} "
+                         "(normalised pixels? pass the image before normalisation)")
+    return array * (255.0 / scale)
+
+
+def _open(source: ImageSource, timeout: float) -> PIL.Image.Image:
     if isinstance(source, PIL.Image.Image):
         return source
     if isinstance(source, torch.Tensor):
@@ -114,38 +136,36 @@ def _open(source: ImageSource) -> PIL.Image.Image:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path.lower().startswith(("http://", "https://")):
-            return PIL.Image.open(io.BytesIO(_download(path)))
+            return PIL.Image.open(io.BytesIO(_download(path, timeout)))
         if not os.path.isfile(path):
             raise FileNotFoundError("a folder, not an image file" if os.path.isdir(path) else "no such file")
         return PIL.Image.open(path)
     raise TypeError(f"unsupported input type {type(source).__name__}")
 
 
-def _download(url: str) -> bytes:
-    """The body of a GET of `url`, read as it streams in, up to `URL_MAX_BYTES` and `URL_TIMEOUT_S` seconds."""
+def _download(url: str, timeout: float) -> bytes:
+    """The body of a GET of `url`, read as it streams in, up to `URL_MAX_BYTES` and `timeout` seconds."""
     # httpx's timeout bounds each connect and each read, not the whole: a server sending a byte every few
     # seconds would never trip it. The deadline does, at the chunk after it passes.
-    deadline = time.monotonic() + URL_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     body = bytearray()
-    with httpx.stream("GET", url, timeout=URL_TIMEOUT_S, follow_redirects=True) as response:
+    with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
             body += chunk
             if len(body) > URL_MAX_BYTES:
                 raise ValueError(f"the download is larger than {URL_MAX_BYTES:,} bytes")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the download took longer than {URL_TIMEOUT_S:g} s")
+                raise TimeoutError(f"the download took longer than {timeout:g} s")
     return bytes(body)
 
 
 def _integer_pixels(image: PIL.Image.Image) -> np.ndarray:
-    """The pixels of an `I;16*` or `I` (32-bit) image: 16-bit data as uint16, which `_from_array` scales to 8 bits,
-    and 0-255 values as they are."""
+    """The pixels of an `I;16*` or `I` (32-bit) image, for `_from_array`: an `I;16*` image's as uint16."""
     pixels = np.asarray(image)
-    # Mode I holds 16-bit files too: PIL opened 16-bit PNGs so before it had I;16 for them.
-    if image.mode in SIXTEEN_BIT_MODES or (pixels.size and pixels.max() > 255):
-        return pixels.clip(0, 65535).astype(np.uint16)  # also native byte order, which I;16B's array lacks
-    return pixels
+    # Mode I holds 16-bit files too (PIL opened 16-bit PNGs so before it had I;16 for them): `_scaled_integers`
+    # tells them by their values.
+    return pixels.astype(np.uint16) if image.mode in SIXTEEN_BIT_MODES else pixels  # also I;16B's to native order
 
 
 def _orientation(image: PIL.Image.Image) -> int:
@@ -176,14 +196,15 @@ def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
-    """Open and fully decode `source` (path, URL, bytes, PIL, array or tensor) as an upright RGB image.
+def load_rgb_image(source: ImageSource, timeout: float = URL_TIMEOUT_S) -> PIL.Image.Image:
+    """Open and fully decode `source` (path, URL, bytes, PIL, array or tensor) as an upright RGB image; a URL's
+    download may take `timeout` seconds.
 
     Raises `ImageLoadError` naming the input for any input it cannot read: missing, empty, truncated,
     non-image or oversized (decompression bomb) files among them.
     """
     try:
-        opened = _open(source)
+        opened = _open(source, timeout)
         try:
             if 0 in opened.size:
                 raise ValueError(f"the image has no pixels ({opened.width}x{opened.height})")
@@ -213,11 +234,11 @@ def load_rgb_image(source: ImageSource) -> PIL.Image.Image:
 
 @functools.lru_cache(maxsize=32)
 def _channel_constants(
-    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, dtype: torch.dtype
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std in uint8 units, (1, 3, 1, 1), made once per device: a host-to-GPU copy of fresh
     constants at every training step would make the host wait for the GPU."""
-    mean_255, std_255 = ((torch.tensor(v, dtype=dtype).view(1, -1, 1, 1) * 255).to(device) for v in (mean, std))
+    mean_255, std_255 = ((torch.tensor(v).view(1, -1, 1, 1) * 255).to(device) for v in (mean, std))
     return mean_255, std_255
 
 
@@ -230,6 +251,28 @@ def checked_size(size: Any) -> dict[str, int]:
     return {"height": int(size["height"]), "width": int(size["width"])}
 
 
+def checked_pad_color(pad_color: Any) -> list[int]:
+    """`pad_color` as an RGB list, or a ValueError naming it (it would fail at the first image to pad)."""
+    if (isinstance(pad_color, (str, bytes)) or not isinstance(pad_color, Sequence) or len(pad_color) != 3
+            or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and 0 <= c <= 255
+                       for c in pad_color)):  # fmt: skip
+        raise ValueError(f"pad_color must be three whole numbers in 0-255 (red, green, blue), got {pad_color!r}")
+    return [int(channel) for channel in pad_color]
+
+
+def checked_channel_statistic(name: str, values: Any) -> list[float]:
+    """`image_mean` or `image_std` as a list of three floats, a std above 0, or a ValueError naming the setting
+    (a wrong length fails at the first image; a std of 0 makes every pixel of its channel infinite)."""
+    try:
+        floats = [float(value) for value in values]
+    except (TypeError, ValueError):
+        floats = []
+    if len(floats) != 3 or not all(np.isfinite(floats)) or (name == "image_std" and min(floats) <= 0):
+        above = ", each above 0" if name == "image_std" else ""
+        raise ValueError(f"{name} must be three numbers (red, green, blue) in [0, 1] units{above}, got {values!r}")
+    return floats
+
+
 def checked_resample(resample: Any) -> int:
     """`resample` as PIL's filter number, or a ValueError naming it and the filters there are."""
     try:
@@ -237,6 +280,13 @@ def checked_resample(resample: Any) -> int:
     except ValueError:
         filters = ", ".join(f"{f.value} ({f.name})" for f in PIL.Image.Resampling)
         raise ValueError(f"resample must be one of PIL's filters {filters}, got {resample!r}") from None
+
+
+class FashionImageProcessorKwargs(ImagesKwargs, total=False):
+    """The settings `from_pretrained` passes to the constructor, where they are checked: transformers' own and
+    `pad_color` (one it does not know it would set on the built processor, unchecked, with a warning)."""
+
+    pad_color: list[int]
 
 
 class FashionImageProcessor(BaseImageProcessor):
@@ -258,6 +308,7 @@ class FashionImageProcessor(BaseImageProcessor):
     """
 
     model_input_names = ["pixel_values"]
+    valid_kwargs = FashionImageProcessorKwargs
 
     def __init__(
         self,
@@ -271,11 +322,11 @@ class FashionImageProcessor(BaseImageProcessor):
     ) -> None:
         super().__init__(**kwargs)
         self.size = checked_size(size or {"height": 80, "width": 60})
-        self.pad_color = list(pad_color)
+        self.pad_color = checked_pad_color(pad_color)
         self.resample = checked_resample(resample)
         self.do_normalize = do_normalize
-        self.image_mean = list(image_mean)
-        self.image_std = list(image_std)
+        self.image_mean = checked_channel_statistic("image_mean", image_mean)
+        self.image_std = checked_channel_statistic("image_std", image_std)
 
     @classmethod
     def for_backbone(cls, architecture: str, **kwargs) -> "FashionImageProcessor":
@@ -300,10 +351,11 @@ class FashionImageProcessor(BaseImageProcessor):
             )
         return np.asarray(image)
 
-    def normalize(self, pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """uint8 (N, 3, H, W) -> normalised float, on whatever device `pixels` is on."""
-        mean, std = _channel_constants(tuple(self.image_mean), tuple(self.image_std), pixels.device, dtype)
-        return (pixels.to(dtype) - mean) / std
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3, H, W) -> normalised float32, on whatever device `pixels` is on. In float32 whatever the
+        model's dtype: in bfloat16, the constants' rounding would shift every pixel of a channel alike."""
+        mean, std = _channel_constants(tuple(self.image_mean), tuple(self.image_std), pixels.device)
+        return (pixels.float() - mean) / std
 
     def preprocess(
         self,

@@ -64,14 +64,18 @@ def multi_head_loss(
     losses = []
     for name, head_logits in logits.items():
         target = labels[name]
-        summed = F.cross_entropy(
-            head_logits.float(),
-            target,
-            weight=None if class_weights is None else class_weights[name],
-            ignore_index=IGNORE_INDEX,
-            label_smoothing=label_smoothing,
-            reduction="sum",
-        )
+        try:
+            summed = F.cross_entropy(
+                head_logits.float(),
+                target,
+                weight=None if class_weights is None else class_weights[name],
+                ignore_index=IGNORE_INDEX,
+                label_smoothing=label_smoothing,
+                reduction="sum",
+            )
+        except IndexError as error:  # torch's message names neither the head nor its classes
+            raise ValueError(f"labels of head {name!r} must be its class ids, 0 to {head_logits.shape[-1] - 1}, or "
+                             f"{IGNORE_INDEX} for none: {error}") from error
         # Divide by the count on-device: no host sync, and no NaN for a batch where the head is all-ignored.
         losses.append(summed / (target != IGNORE_INDEX).sum().clamp(min=1))
     return torch.stack(losses).mean()

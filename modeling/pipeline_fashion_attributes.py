@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset
 
-from .image_processing_fashion_resnet import RAW_BYTES, ImageLoadError, ImageSource, load_rgb_image
+from .image_processing_fashion_resnet import RAW_BYTES, URL_TIMEOUT_S, ImageLoadError, ImageSource, load_rgb_image
 
 __all__ = ["FashionAttributesPipeline"]
 
@@ -130,21 +130,29 @@ class FashionAttributesPipeline(Pipeline):
     _load_tokenizer = False
     _load_processor = False
 
-    def _sanitize_parameters(self, top_k: int | None = None) -> tuple[dict, dict, dict]:
-        forward = {}
+    def _sanitize_parameters(self, top_k: int | None = None, timeout: float | None = None) -> tuple[dict, dict, dict]:
+        reading, forward = {}, {}
         if top_k is not None:
             if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
                 raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}")
             forward["top_k"] = top_k
-        return {}, forward, {}
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
+                raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+            reading["timeout"] = float(timeout)
+        return reading, forward, {}
 
-    def __call__(self, inputs: ImageSource | Iterable[ImageSource], batch_size: int | None = None, **kwargs):
+    def __call__(self, inputs: ImageSource | Iterable[ImageSource], batch_size: int | None = None,
+                 num_workers: int | None = None, **kwargs):
+        """`top_k` (answers per head) and `timeout` (seconds for a URL's download) as at construction;
+        `batch_size` and `num_workers` (preprocessing processes) as for any pipeline."""
         if hasattr(inputs, "column_names") or hasattr(inputs, "columns"):  # iterating one gives rows or names
             raise ValueError(f"a table ({type(inputs).__name__}) is not a list of images: pass its image column, "
                              "e.g. dataset['image']")
+        self._sanitize_parameters(**kwargs)  # a bad top_k or timeout fails now, not at the first answer
+        kwargs["num_workers"] = num_workers
         if is_image_stream(inputs):
-            self._batch_size_or(batch_size)  # a bad size or top_k fails now, not at the first answer
-            self._sanitize_parameters(**kwargs)
+            self._batch_size_or(batch_size)
             return self._stream(images_of(inputs), batch_size, kwargs)
         with collector_paused():
             return self._answer(inputs, batch_size, kwargs)
@@ -160,12 +168,13 @@ class FashionAttributesPipeline(Pipeline):
             yield from answers
 
     def _answer(self, inputs: ImageSource | list[ImageSource], batch_size: int | None, kwargs: dict):
+        timeout = kwargs.get("timeout") or self._preprocess_params.get("timeout", URL_TIMEOUT_S)
         if not isinstance(inputs, (list, tuple)):
-            return self._classify([load_rgb_image(inputs)], batch_size, kwargs)[0]
+            return self._classify([load_rgb_image(inputs, timeout)], batch_size, kwargs)[0]
         images: list = []
         for source in inputs:
             try:
-                images.append(self._read(source))
+                images.append(self._read(source, timeout))
             except ImageLoadError as error:
                 logger.warning("%s", error)
                 images.append(error)
@@ -173,13 +182,13 @@ class FashionAttributesPipeline(Pipeline):
         answers = iter(self._classify(readable, batch_size, kwargs))
         return [{"error": str(image)} if isinstance(image, ImageLoadError) else next(answers) for image in images]
 
-    def _read(self, source: ImageSource) -> PIL.Image.Image:
+    def _read(self, source: ImageSource, timeout: float) -> PIL.Image.Image:
         """`source` as an RGB image, fitted to the model's input now if it is larger: a list is read whole before
         its first batch, and a 12-megapixel photo takes 36 MB decoded where the fitted one takes 14 KB (80x60). The
         processor fits the fitted image again to the same pixels."""
         if isinstance(source, ImageLoadError):  # a stream's item that could not be read (`item_of`)
             raise source
-        image = load_rgb_image(source)
+        image = load_rgb_image(source, timeout)
         size = self.image_processor.size
         if image.width * image.height > size["height"] * size["width"]:
             image = PIL.Image.fromarray(self.image_processor.fit(image))
@@ -211,13 +220,15 @@ class FashionAttributesPipeline(Pipeline):
         outputs = (self.forward(batch, **forward_params) for batch in batches)
         return (self.postprocess(output, **postprocess_params) for output in one_ahead(outputs))
 
-    def preprocess(self, images: list[PIL.Image.Image]) -> dict[str, torch.Tensor]:
+    def preprocess(self, images: list[PIL.Image.Image], timeout: float | None = None) -> dict[str, torch.Tensor]:
+        # `timeout` was for reading the images (`_read`), which are read by now.
         # uint8: a quarter of the bytes to move; normalised on the model's device. channels_last: no
         # reordering copy on the host, and the layout the model runs in on a GPU.
         return self.image_processor(images, do_normalize=False, channels_last=True, return_tensors="pt")
 
     def _forward(self, model_inputs: dict[str, torch.Tensor], top_k: int = 1) -> dict[str, tuple[torch.Tensor, ...]]:
-        pixels = self.image_processor.normalize(model_inputs["pixel_values"], dtype=self.model.dtype)
+        # float32, as `model(**processor(images))` has them: the model resizes (`input_size`) and casts them.
+        pixels = self.image_processor.normalize(model_inputs["pixel_values"])
         return {
             name: head_logits.float().softmax(dim=-1).topk(min(top_k, head_logits.shape[-1]))
             for name, head_logits in self.model(pixel_values=pixels, return_dict=True).logits.items()

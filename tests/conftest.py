@@ -12,10 +12,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import http.server
 import io
 import shutil
 import struct
+import threading
+import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +88,32 @@ def rgb_image_path(image_paths) -> Path:
     path = FIXTURE_IMAGES / "1163.jpg"
     assert PIL.Image.open(path).mode == "RGB"
     return path
+
+
+@pytest.fixture()
+def trickling_url() -> Iterator[str]:
+    """The URL of a real HTTP server on loopback that sends a 100-byte answer a byte every 0.1 s: each read is
+    quick, the whole is not, so httpx's own timeout (per read) never trips."""
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

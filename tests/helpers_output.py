@@ -80,7 +80,8 @@ def build_output_folder(folder: Path, with_dataset_summary: bool = True) -> Path
     paths = fixture_paths()
     pixels = processor([str(p) for p in paths])["pixel_values"]
     targets = {
-        head: torch.tensor([labels.index(FIXTURE_LABELS[p.name][head]) for p in paths]) for head, labels in heads.items()
+        head: torch.tensor([labels.index(FIXTURE_LABELS[path.name][head]) for path in paths])
+        for head, labels in heads.items()
     }
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     start, history = time.perf_counter(), []

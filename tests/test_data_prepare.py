@@ -206,7 +206,8 @@ def test_a_class_made_rare_by_another_heads_rare_class_is_reported_with_the_rows
     # Shirts has 1 row (rare at min_examples=2); dropping it leaves Red with 1 of its 2 rows: rare in turn.
     write_kaggle_folder(tmp_path / "raw", [("Tshirts", "Blue", "Casual")] * 3 + [("Tshirts", "Red", "Casual"),
                                                                                   ("Shirts", "Red", "Casual")])
-    prepare(tmp_path / "raw", tmp_path / "out", rules=CleaningRules(article_types=("Tshirts", "Shirts"), min_examples=2))
+    rules = CleaningRules(article_types=("Tshirts", "Shirts"), min_examples=2)
+    prepare(tmp_path / "raw", tmp_path / "out", rules=rules)
     fell_out = json.loads((tmp_path / "out" / "cleaning_summary.json").read_text())["classes_dropped"]
     assert fell_out["articleType"]["Shirts"] == {
         "raw_rows": 1, "rows_left": 1, "why": "fewer than min_examples=2 rows after the other rules"}

@@ -8,7 +8,6 @@ import os
 import re
 import struct
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +83,8 @@ def test_wide_image_keeps_aspect_ratio_with_white_padding_top_and_bottom(process
     torch.testing.assert_close(top, white.expand_as(top), atol=1e-5, rtol=0)
     torch.testing.assert_close(bottom, white.expand_as(bottom), atol=1e-5, rtol=0)
     # the image itself: 15 rows of black across the full width, in the middle
-    black_rows = [row for row in range(HEIGHT) if torch.allclose(pixels[:, row, :], black.view(3, 1).expand(3, WIDTH), atol=1e-5)]
+    black_row = black.view(3, 1).expand(3, WIDTH)
+    black_rows = [row for row in range(HEIGHT) if torch.allclose(pixels[:, row, :], black_row, atol=1e-5)]
     assert 13 <= len(black_rows) <= 16
     assert black_rows == list(range(black_rows[0], black_rows[0] + len(black_rows)))
     assert 30 <= black_rows[0] <= 34
@@ -146,6 +146,7 @@ def test_arrays_and_tensors_in_the_layouts_and_types_users_hold(rgb_image_path):
         "grey (H, W, 1)": (rgb[..., :1], grey),
         "RGBA (H, W, 4), opaque": (np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), as_rgb),
         "uint16": (rgb.astype(np.uint16) * 257, as_rgb),
+        "int32 of 16-bit values, as PIL's mode I holds them": (rgb.astype(np.int32) * 257, as_rgb),
         "float in [0, 1]": (rgb / 255.0, as_rgb),
         "float in [0, 255]": (rgb.astype(np.float32), as_rgb),
         "bfloat16 tensor in [0, 1]": ((chw / 255).bfloat16(), as_rgb),
@@ -166,6 +167,19 @@ def test_a_float_image_resampled_a_little_past_0_1_keeps_its_range():
     assert upscaled.min() < 0 and upscaled.max() > 1
     rgb = np.asarray(load_rgb_image(upscaled))
     assert (rgb[:, 0] == 0).all() and (rgb[:, -1] == 255).all()
+
+
+def test_pixels_outside_any_image_range_are_refused_naming_the_range(processor, rgb_image_path):
+    # Read as 0-255 and clipped, a normalised tensor was a near-black image, answered with confidence.
+    normalised = processor(rgb_image_path).pixel_values[0]
+    cases = {"normalised": (normalised, r"float pixels must lie in \[0, 1\] or in \[0, 255\]; these go from -"),
+             "in [-1, 1]": (normalised.clamp(-1, 1), "float pixels .* from -1 to 1 .*normalised pixels"),
+             "above 255": (torch.full((3, HEIGHT, WIDTH), 400.0), "float pixels .* to 400"),
+             "negative integers": (np.full((HEIGHT, WIDTH), -3, np.int16), "integer pixels must lie in 0-255, or 0-"),
+             "beyond 16 bits": (np.full((HEIGHT, WIDTH), 70_000, np.int32), "these go from 70000 to 70000")}
+    for name, (pixels, reason) in cases.items():
+        with pytest.raises(ImageLoadError, match=reason):
+            load_rgb_image(pixels)
 
 
 def test_list_order_is_kept(processor, image_paths):
@@ -202,9 +216,13 @@ def test_for_backbone_differs_from_default_where_timm_does():
 
 
 @pytest.mark.parametrize("setting", [{"size": {"shortest_edge": 224}}, {"size": 224}, {"size": (160, 120)},
-                                     {"size": {"height": 0, "width": 60}}, {"resample": "bicubic"}])  # fmt: skip
-def test_a_bad_size_or_filter_is_refused_naming_it_when_the_processor_is_made(setting, tmp_path):
-    # Before, each failed only at the first image, with a KeyError, TypeError or ZeroDivisionError.
+                                     {"size": {"height": 0, "width": 60}}, {"resample": "bicubic"},
+                                     {"pad_color": "white"}, {"pad_color": (255, 255)}, {"pad_color": [0, 0, 256]},
+                                     {"image_mean": [0.5, 0.5]}, {"image_std": [0.5, 0.0, 0.5]}])  # fmt: skip
+def test_a_bad_setting_is_refused_naming_it_when_the_processor_is_made(setting, tmp_path):
+    # Before, each failed only at the first image, with a KeyError, TypeError, ZeroDivisionError or a tensor size
+    # mismatch, or not at all (a std of 0 gave infinite pixels); a pad_color given to from_pretrained was set on
+    # the built processor unchecked.
     FashionImageProcessor().save_pretrained(tmp_path)
     name, value = next(iter(setting.items()))
     with pytest.raises(ValueError, match=rf"^{name} must be .*, got {re.escape(repr(value))}$"):
@@ -484,32 +502,10 @@ def test_a_url_larger_than_the_download_limit_is_refused_naming_it(local_http_se
     assert load_rgb_image(url).size == PIL.Image.open(rgb_image_path).size
 
 
-def test_a_url_that_trickles_in_is_given_up_at_the_timeout_naming_it(monkeypatch):
-    # A byte every 0.1 s: each read is quick, the whole is not. httpx's own timeout (per read) never trips.
-    class Trickle(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            for _ in range(100):
-                self.wfile.write(b"x")
-                self.wfile.flush()
-                time.sleep(0.1)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
-    monkeypatch.setattr(image_processing_fashion_resnet, "URL_TIMEOUT_S", 0.5)
-    try:  # the whole answer takes 10 s; without the deadline, it arrives, and is not an image
-        with pytest.raises(ImageLoadError, match=re.escape(url) + ".*longer than 0.5 s"):
-            load_rgb_image(url)
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_a_url_that_trickles_in_is_given_up_at_the_timeout_naming_it(trickling_url):
+    # The whole answer takes 10 s; without the deadline, it arrives, and is not an image.
+    with pytest.raises(ImageLoadError, match=re.escape(trickling_url) + ".*longer than 0.5 s"):
+        load_rgb_image(trickling_url, timeout=0.5)
 
 
 @pytest.mark.parametrize("path", ["missing.jpg", None, "malformed"])

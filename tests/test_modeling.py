@@ -186,6 +186,15 @@ def test_labels_with_a_column_per_head_too_few_or_many_are_refused(tiny_model, p
         tiny_model(pixels, labels=labels)
 
 
+@pytest.mark.parametrize("bad_label", [len(TINY_HEADS["usage"]), -5])
+def test_a_label_outside_its_heads_classes_is_refused_naming_the_head(tiny_model, pixels, bad_label):
+    # Labels encoded for another config; torch's own message ("Target 2 is out of bounds.") names no head.
+    labels = random_labels(len(pixels))
+    labels["usage"][1] = bad_label
+    with pytest.raises(ValueError, match=r"labels of head 'usage' must be its class ids, 0 to 1, or -100 for none"):
+        tiny_model(pixels, labels=labels)
+
+
 def test_ignored_label_is_skipped_for_that_head_only(tiny_model, pixels):
     labels = random_labels(4)
     labels["articleType"][1] = IGNORE_INDEX
