@@ -18,8 +18,9 @@ from collections.abc import Sequence
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a demo has no business phoning home
 
 import gradio as gr  # noqa: E402
-import torch  # noqa: E402
-from transformers import Pipeline, pipeline  # noqa: E402
+from transformers import Pipeline  # noqa: E402
+
+from predict import load_classifier  # noqa: E402
 
 DEFAULT_MODEL = "outputs/fashion-resnet50"
 TOP_K = 3
@@ -27,11 +28,6 @@ TOP_K = 3
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 HeadScores = dict[str, float]
-
-
-def load_classifier(model: str) -> Pipeline:
-    """The model folder's or Hub repo's own pipeline, on the GPU when there is one."""
-    return pipeline(model=model, trust_remote_code=True, device=0 if torch.cuda.is_available() else "cpu")
 
 
 def head_names(classifier: Pipeline) -> list[str]:
@@ -93,7 +89,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"cannot load the model {args.model}: {type(error).__name__}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     demo = build_demo(classifier, args.model)
-    demo.launch(server_name=args.host, server_port=args.port, theme=THEME)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, theme=THEME)
+    except OSError as error:  # gradio's message names its launch() parameter, not this command's flags
+        address = (f"{args.host or os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1')}:"
+                   f"{args.port or os.environ.get('GRADIO_SERVER_PORT', 7860)}")  # fmt: skip
+        print(f"cannot serve the demo at {address}: the port is in use, or the address is not this machine's "
+              "(give another --port or --host)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Output (stdout, or --output by extension):
 An unreadable file (missing, empty, truncated, not an image) does not stop the run: its row has the path and
 an "error" field instead of predictions, and it is named on stderr. Exit status: 0; 1 if any file failed (every
 other row is written); 2 if nothing could run (bad arguments, an --output that cannot be written, a model that does
-not load). A file name that is not UTF-8 is written as its own bytes.
+not load); 141, quietly, if the reader of stdout stopped reading (`| head`), as for any Unix filter. A file name
+that is not UTF-8 is written as its own bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -111,6 +113,17 @@ def batched(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
+def load_classifier(model: str) -> Pipeline:
+    """The model folder's or Hub repo's own pipeline, on the GPU when there is one. A model that loads but is not
+    a fashion-attributes one (a Hub image classifier gets transformers' own pipeline) is a ValueError here, not an
+    AttributeError or TypeError at its first answer."""
+    classifier = pipeline(model=model, trust_remote_code=True, device=0 if torch.cuda.is_available() else "cpu")
+    if not isinstance(getattr(classifier.model.config, "heads", None), dict):
+        raise ValueError(f"not a fashion-attributes model: its config ({type(classifier.model.config).__name__}) "
+                         "has no heads")
+    return classifier
+
+
 def predict_one(classifier: Pipeline, path: str, top_k: int) -> dict[str, Any]:
     """The answer for one image, or an "error" naming it if the model's code fails on it."""
     try:
@@ -155,8 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     paths = expand_inputs(args.inputs)
     try:
-        classifier = pipeline(model=args.model, trust_remote_code=True,
-                              device=0 if torch.cuda.is_available() else "cpu")  # fmt: skip
+        classifier = load_classifier(args.model)
     except Exception as error:  # no such folder or repo, not a model of this kind, corrupt files: nothing ran
         print(f"cannot load the model {args.model}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
@@ -184,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     failed += 1
                     progress.write(f"error: {row['error']}", file=sys.stderr)
                 progress.update()
+    except BrokenPipeError:  # only stdout has a reader that can go away
+        # Python flushes stdout again at exit, which would fail in turn: what is left goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     finally:
         if stream is not sys.stdout:
             stream.close()

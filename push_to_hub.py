@@ -31,13 +31,17 @@ from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 
+from data_scripts.card import PLOT_NAME
 from model_card import EXAMPLE_IMAGE, without_local_folders_in, write_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-# What a repo holds (docs/output_folder.md); anything else in the folder stays local. A pattern matches at
-# its own depth only: "*.json" is a top-level file, not checkpoints/x/config.json.
-MODEL_FILES = ["*.safetensors", "*.json", "*.py", "README.md", EXAMPLE_IMAGE.name, "images/*.png"]
-DATASET_FILES = ["README.md", "data/*.parquet", "*.json", "*.png", "*.csv"]
+# What a repo holds (docs/output_folder.md; data_scripts/README.md); anything else in the folder stays local:
+# a benchmark's JSON beside the model, say, which names the local folders it read. A pattern matches at its own
+# depth only: "*.py" is a top-level file, not checkpoints/x/code.py.
+MODEL_FILES = ["*.safetensors", "model.safetensors.index.json", "config.json", "preprocessor_config.json",
+               "metrics.json", "training.json", "dataset_summary.json", "*.py", "README.md", EXAMPLE_IMAGE.name,
+               "images/*.png"]  # fmt: skip
+DATASET_FILES = ["README.md", "data/*.parquet", "cleaning_summary.json", "cleaning_report.csv", PLOT_NAME]
 # What an earlier upload held that a later one may replace under other names: left in place, a stale weight or
 # Parquet shard would be loaded with the new ones, a plot of a renamed head kept. Only names this tool writes, so
 # that files added by other means stay.
@@ -233,7 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dry_run.exists() and any(args.dry_run.iterdir()):
                 raise PushError(f"--dry-run folder {args.dry_run} is not empty")
             created = not args.dry_run.exists()
-            args.dry_run.mkdir(parents=True, exist_ok=True)
+            try:
+                args.dry_run.mkdir(parents=True, exist_ok=True)
+            except OSError as error:  # a file where a parent folder should be, no permission, ...
+                raise PushError(f"--dry-run {args.dry_run} cannot be made: {error.strerror}") from error
             try:
                 run(args, args.dry_run)
             except PushError as error:

@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 import transformers
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.tracking import get_available_trackers
+from accelerate.utils import DataLoaderConfiguration, LoggerType, ProjectConfiguration, set_seed
 from datasets import ClassLabel, Dataset, DatasetDict, Image
 from huggingface_hub import hf_hub_download
 from timm.utils import ModelEmaV3
@@ -46,6 +47,7 @@ from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipe
 
 import data_scripts
 from data_scripts.prepare import load_prepared, prepare
+from data_scripts.read_raw import looks_like_a_path
 from model_card import write_model_card
 from modeling import (
     IGNORE_INDEX,
@@ -207,7 +209,30 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
                 parser.error(f"--{name} must be {wanted}, got {getattr(config, name):g}")
     if config.input_size is not None and (len(config.input_size) != 2 or min(config.input_size) < 1):
         parser.error(f"--input_size takes a height and a width, got {config.input_size}")
+    problem = setting_problem(config)
+    if problem:
+        parser.error(problem)
     return config
+
+
+def setting_problem(config: TrainConfig) -> str | None:
+    """What is wrong with the flags that name a model, weights or a tracker, found before the data is prepared and
+    decoded (minutes on the full data) instead of after; None if nothing is."""
+    if not timm.is_model(config.architecture):
+        return f"--architecture {config.architecture!r} is not a timm model (timm.list_models() lists them)"
+    weights = config.backbone_weights
+    if weights not in ("auto", "imagenet", "none"):
+        if not weights.endswith(".safetensors"):
+            return f"--backbone_weights must be auto, imagenet, none or a .safetensors file, got {weights!r}"
+        if not Path(weights).is_file():
+            return f"--backbone_weights {weights}: no such file"
+    if config.tracker is not None:
+        if config.tracker not in LoggerType.list():
+            return f"--tracker must be one of accelerate's: {', '.join(LoggerType.list())}; got {config.tracker!r}"
+        # Accelerator would only warn, once started, and log nothing.
+        if config.tracker != "all" and LoggerType(config.tracker) not in get_available_trackers():
+            return f"--tracker {config.tracker}: its package is not installed (pip install {config.tracker})"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -223,7 +248,7 @@ def load_splits(source: str, cache_dir: Path, prepare_here: bool = True) -> Data
     dataset in the raw schema) is cleaned and split by `data_scripts` first, into the cache (by the
     process with `prepare_here`; the others read what it wrote)."""
     here = Path(source).expanduser().exists()
-    if source.startswith((".", "/", "~")) and not here:  # a path, not a Hub id
+    if looks_like_a_path(source) and not here:  # not a Hub id
         raise SystemExit(f"--dataset {source}: no such file or folder")
     if not (Path(source) / "styles.csv").exists() and not source.endswith(".parquet"):
         try:
@@ -369,8 +394,6 @@ def load_backbone_weights(model: FashionResNetModel, source: str) -> str:
     if source.endswith(".safetensors"):
         load_backbone_file(model, source)
         return f"file:{source}"
-    if source not in ("auto", "imagenet"):
-        raise SystemExit(f"--backbone_weights must be auto, imagenet, none or a .safetensors file, not {source!r}")
     architecture = model.config.architecture
     pretrained_cfg = timm.models.get_pretrained_cfg(architecture)
     repo_id = pretrained_cfg.hf_hub_id if pretrained_cfg else None

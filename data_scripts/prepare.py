@@ -16,11 +16,13 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pandas as pd
+from datasets.exceptions import DatasetNotFoundError
 
 from .card import PLOT_NAME, SPLITS, write_card
 from .clean import Cleaned, clean
@@ -174,9 +176,27 @@ def push_to_hub(dataset: datasets.DatasetDict, output_dir: Path, repo_id: str) -
                               commit_message="Dataset card and cleaning report")
 
 
-def load_prepared(path_or_repo_id: str | Path = SAMPLE_DIR) -> datasets.DatasetDict:
-    """The prepared DatasetDict (train, validation) from an output folder or a Hub repo."""
+def load_prepared(path_or_repo_id: str | Path | None = None) -> datasets.DatasetDict:
+    """The prepared DatasetDict (train, validation) from an output folder or a Hub repo; by default the bundled
+    sample, which a source checkout has (an installed package does not)."""
+    if path_or_repo_id is None:
+        if not SAMPLE_DIR.is_dir():
+            raise FileNotFoundError(f"the bundled sample ({SAMPLE_DIR}) is in a source checkout of fashion-resnet50 "
+                                    "only; pass a prepared folder or Hub dataset id")
+        path_or_repo_id = SAMPLE_DIR
     return datasets.load_dataset(str(path_or_repo_id))
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """A command-line type: a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is less than {minimum}")
+        return value
+
+    return parse
 
 
 def fraction(text: str) -> float:
@@ -191,17 +211,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="Kaggle folder or tar folder, Parquet path, or Hub dataset id")
     parser.add_argument("--output-dir", required=True, type=Path)
-    parser.add_argument("--sample-size", type=int, default=None, help="stratified sample of about N rows")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-size", type=whole_number(1), default=None, help="stratified sample of about N rows")
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     parser.add_argument("--validation-fraction", type=fraction, default=0.2, help="in (0, 1); default 0.2")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    dataset = prepare(
-        args.source, args.output_dir, sample_size=args.sample_size, seed=args.seed,
-        validation_fraction=args.validation_fraction,
-    )  # fmt: skip
+    try:
+        dataset = prepare(
+            args.source, args.output_dir, sample_size=args.sample_size, seed=args.seed,
+            validation_fraction=args.validation_fraction,
+        )  # fmt: skip
+    except (RawDataError, DatasetNotFoundError, ConnectionError) as error:  # the data's fault, or no such Hub id
+        parser.exit(1, f"error: {error}\n")  # each names the source
     seconds = time.perf_counter() - start
     summary = json.loads((args.output_dir / "cleaning_summary.json").read_text())
     print(f"{summary['rows_read']} rows read, {summary['kept']} kept, {summary['dropped']} dropped in {seconds:.1f} s")

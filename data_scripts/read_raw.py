@@ -26,7 +26,7 @@ class RawData:
     # `malformed` (fewer fields than the header).
     rows: pd.DataFrame
     images: list[bytes | None]
-    orphan_images: list[str]  # files no row refers to: images of no id, other files of a tar (reported, not rows)
+    orphan_images: list[str]  # files no row refers to: images of no id, other files (reported, not rows)
     source: str
     name: str  # as a model card names the data: a Hub id as given, a local folder or file by its own name
 
@@ -37,6 +37,8 @@ def read_raw(source: str | Path) -> RawData:
     path = Path(source)
     if (path / "styles.csv").is_file():
         return read_kaggle(path)
+    if not path.exists() and looks_like_a_path(str(source)):  # not a Hub id: the Hub's answer would name none
+        raise RawDataError(f"{source}: no such file or folder")
     if path.exists():
         files = [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else [str(path)]
         if not files:
@@ -47,6 +49,11 @@ def read_raw(source: str | Path) -> RawData:
     hub = datasets.load_dataset(str(source))
     splits = hub.values() if isinstance(hub, datasets.DatasetDict) else [hub]
     return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source), str(source))
+
+
+def looks_like_a_path(source: str) -> bool:
+    """Whether `source` names a file or folder, never a Hub dataset id."""
+    return source.startswith((".", "/", "~")) or source.endswith(".parquet")
 
 
 def parse_styles(text: str) -> pd.DataFrame:
@@ -77,7 +84,7 @@ def read_kaggle(folder: Path) -> RawData:
     if tar.is_file():
         by_id, elsewhere = _read_tar(tar)
     elif images_dir.is_dir():
-        by_id, elsewhere = {p.stem: p.read_bytes() for p in images_dir.glob("*.jpg")}, []
+        by_id, elsewhere = _read_images_folder(images_dir)
     else:  # every row would be dropped as `no_image`
         raise RawDataError(f"{folder}: no images/ folder or images.tar beside styles.csv")
     images = [by_id.get(i) for i in rows["id"]]
@@ -96,6 +103,23 @@ def _styles_text(path: Path) -> str:
         raise RawDataError(f"{path} line {line}: not UTF-8 ({error.reason} at byte {error.start})") from error
 
 
+def is_image_member(name: PurePosixPath) -> bool:
+    """Whether a file of the Kaggle layout, by its path, is a product photo: `images/<id>.jpg`, any case."""
+    return name.parent.name == "images" and name.suffix.lower() == ".jpg"
+
+
+def _read_images_folder(folder: Path) -> tuple[dict[str, bytes], list[str]]:
+    """As `_read_tar`, from the extracted `images/` folder: the same files are taken, and the same reported."""
+    by_id, elsewhere = {}, []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = PurePosixPath("images", path.relative_to(folder).as_posix())
+        if is_image_member(name):
+            by_id[name.stem] = path.read_bytes()
+        else:
+            elsewhere.append(str(name))
+    return by_id, elsewhere
+
+
 def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
     """`images/<id>.jpg` members of a tar, by id, read in one sequential pass; and the names of its other files
     (reported with the images no row refers to: a tar made inside images/ has `./<id>.jpg`, not images/)."""
@@ -104,7 +128,7 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
         with tarfile.open(path) as tar:
             for member in tar:
                 name = PurePosixPath(member.name)
-                if member.isfile() and name.parent.name == "images" and name.suffix.lower() == ".jpg":
+                if member.isfile() and is_image_member(name):
                     by_id[name.stem] = tar.extractfile(member).read()
                 elif member.isfile():
                     elsewhere.append(member.name)

@@ -129,3 +129,18 @@ def build_output_folder(folder: Path, with_dataset_summary: bool = True) -> Path
     if with_dataset_summary:
         (folder / "dataset_summary.json").write_text(json.dumps(_dataset_summary(heads), indent=1))
     return folder
+
+
+def save_other_image_classifier(folder: Path, monkeypatch) -> Path:
+    """A tiny transformers image classifier (a ViT) saved to `folder`, which `pipeline(model=folder)` loads as
+    transformers' own image-classification pipeline, as it does a Hub repo of one (the Hub, asked for its task
+    offline, answers through the patched `get_task`)."""
+    import transformers.pipelines
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37, image_size=32,
+                       patch_size=8, num_labels=3)  # fmt: skip
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    monkeypatch.setattr(transformers.pipelines, "get_task", lambda *args, **kwargs: "image-classification")
+    return folder

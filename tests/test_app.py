@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import app  # noqa: E402
 from gradio.components.image import ImageData  # noqa: E402
-from helpers_output import build_output_folder, fixture_paths  # noqa: E402
+from helpers_output import build_output_folder, fixture_paths, save_other_image_classifier  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -88,6 +88,29 @@ def test_a_model_that_does_not_load_is_named_in_one_line(tmp_path: Path, capsys:
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert f"cannot load the model {missing}: " in err and "Traceback" not in err
+
+
+def test_a_model_that_loads_but_is_not_a_fashion_attributes_one_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    other = save_other_image_classifier(tmp_path / "vit", monkeypatch)  # before, an AttributeError traceback
+    with pytest.raises(SystemExit) as exited:
+        app.main(["--model", str(other)])
+    assert exited.value.code == 2
+    assert f"cannot load the model {other}: ValueError: not a fashion-attributes model" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_named_in_one_line(classifier, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(app, "load_classifier", lambda model: classifier)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exited:  # before, gradio's OSError traceback
+            app.main(["--model", "the model", "--host", "127.0.0.1", "--port", str(port)])
+    assert exited.value.code == 2
+    assert f"cannot serve the demo at 127.0.0.1:{port}: the port is in use" in capsys.readouterr().err
 
 
 def test_an_upload_reaches_the_pipeline_as_it_is_so_transparency_stays_white(classifier, tmp_path: Path) -> None:

@@ -238,6 +238,48 @@ def test_tar_source_matches_folder(kaggle_dir: Path, prepared: tuple[Path, datas
     assert (tmp_path / "out" / "cleaning_report.csv").read_text() == (folder_output / "cleaning_report.csv").read_text()
 
 
+def test_an_images_folder_is_read_as_the_same_files_in_a_tar_are(kaggle_dir: Path, tmp_path: Path) -> None:
+    # Before, the folder took `.jpg` only, in lower case, and left its other files unreported.
+    folder = tmp_path / "folder"
+    (folder / "images").mkdir(parents=True)
+    (folder / "styles.csv").write_bytes((kaggle_dir / "styles.csv").read_bytes())
+    for path in (kaggle_dir / "images").glob("*.jpg"):
+        (folder / "images" / path.name.replace("15970.jpg", "15970.JPG")).write_bytes(path.read_bytes())
+    (folder / "images" / "notes.txt").write_text("not a photo")
+    tarred = tmp_path / "tarred"
+    tarred.mkdir()
+    (tarred / "styles.csv").write_bytes((kaggle_dir / "styles.csv").read_bytes())
+    with tarfile.open(tarred / "images.tar", "w") as tar:
+        tar.add(folder / "images", arcname="images")
+    from_folder, from_tar = read_kaggle(folder), read_kaggle(tarred)
+    assert from_folder.images == from_tar.images and from_folder.orphan_images == from_tar.orphan_images
+    assert from_folder.images[from_folder.rows["id"].tolist().index("15970")] is not None
+    assert "images/notes.txt" in from_folder.orphan_images
+
+
+@pytest.mark.parametrize(("source", "message"), [("../no-such-data", "../no-such-data: no such file or folder"),
+                                                 ("fashion/missing.parquet", "fashion/missing.parquet: no such file"),
+                                                 ("someone/no-such-dataset", "someone/no-such-dataset")])  # fmt: skip
+def test_a_source_that_cannot_be_read_is_named_in_one_line(source: str, message: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    # A path that is not there is not looked up on the Hub (whose answer named none); a Hub id is (offline here).
+    with pytest.raises(SystemExit) as exited:
+        main([source, "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.startswith("error: ") and message in err
+    assert "Couldn't reach" in err if source.startswith("someone") else "Hub" not in err
+
+
+@pytest.mark.parametrize(("flag", "given", "least"), [("--seed", "-1", 0), ("--sample-size", "-5", 1),
+                                                      ("--sample-size", "0", 1)])  # fmt: skip
+def test_a_seed_or_sample_size_out_of_range_is_refused_naming_it(flag: str, given: str, least: int, kaggle_dir: Path,
+                                                                 tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Before, a negative seed failed in numpy after the cleaning, naming no flag; a negative sample size was taken.
+    with pytest.raises(SystemExit) as exited:
+        main([str(kaggle_dir), "--output-dir", str(tmp_path / "out"), flag, given])
+    assert exited.value.code == 2 and f"argument {flag}: {given} is less than {least}" in capsys.readouterr().err
+
+
 def test_a_prepared_parquet_file_is_read_with_its_class_names(tmp_path: Path) -> None:
     # This package's own Parquet stores ClassLabel ids; read as a raw source, its rows carry the names.
     parquet = next((Path(__file__).parents[1] / "data" / "sample" / "data").glob("validation-*.parquet"))

@@ -6,7 +6,9 @@ import hashlib
 import json
 
 import datasets
+import pytest
 
+import data_scripts.prepare
 from data_scripts import HEADS
 from data_scripts.prepare import SAMPLE_DIR, load_prepared
 
@@ -31,3 +33,10 @@ def test_bundled_sample_is_small_and_has_no_image_in_both_splits() -> None:
     hashes = {split: {hashlib.sha256(i["bytes"]).hexdigest() for i in d["image"]} for split, d in dataset.items()}
     assert len(hashes["train"]) == 1600 and len(hashes["validation"]) == 400
     assert not hashes["train"] & hashes["validation"]
+
+
+def test_without_a_source_checkout_the_default_says_the_sample_is_not_there(tmp_path, monkeypatch) -> None:
+    # An installed package has no data/ folder: before, datasets' "Couldn't find any data file at .../site-packages".
+    monkeypatch.setattr(data_scripts.prepare, "SAMPLE_DIR", tmp_path / "data" / "sample")
+    with pytest.raises(FileNotFoundError, match="is in a source checkout of fashion-resnet50 only; pass a prepared"):
+        load_prepared()

@@ -19,7 +19,7 @@ from transformers import pipeline
 
 import predict
 from modeling import ImageLoadError, load_rgb_image
-from helpers_output import build_output_folder, fixture_paths
+from helpers_output import build_output_folder, fixture_paths, save_other_image_classifier
 
 TOP_K = 2
 
@@ -229,3 +229,26 @@ def test_an_output_that_cannot_be_written_exits_2_naming_it(model_dir: Path, tmp
     taken.mkdir()  # a folder where the output file should go
     assert predict.main([str(fixture_paths()[0]), "--model", str(model_dir), "--output", str(taken)]) == 2
     assert f"cannot write --output {taken}" in capsys.readouterr().err
+
+
+def test_a_model_that_loads_but_is_not_a_fashion_attributes_one_exits_2_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # Before, an AttributeError traceback (CSV) or a TypeError at the first row (JSON lines), exit 1.
+    other = save_other_image_classifier(tmp_path / "vit", monkeypatch)
+    for output in ([], ["--output", str(tmp_path / "out.csv")]):
+        assert predict.main([str(fixture_paths()[0]), "--model", str(other), *output]) == 2
+        assert (f"cannot load the model {other}: ValueError: not a fashion-attributes model: its config (ViTConfig) "
+                "has no heads") in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_reading_stdout_ends_the_run_quietly(model_dir: Path) -> None:
+    # `predict.py ... | head`: before, a BrokenPipeError traceback.
+    inputs = [str(fixture_paths()[0])] * 300  # rows enough to fill the pipe's buffer several times over
+    run = subprocess.Popen([sys.executable, "predict.py", *inputs, "--model", str(model_dir), "--batch-size", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(predict.__file__).parent,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert json.loads(run.stdout.readline())["path"] == inputs[0]
+    run.stdout.close()
+    stderr = run.communicate(timeout=300)[1].decode()
+    assert run.returncode == 141 and "Traceback" not in stderr and "Error" not in stderr

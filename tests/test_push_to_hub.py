@@ -133,6 +133,18 @@ def test_the_records_are_published_without_the_trainers_folders(
     assert json.loads((output_dir / "training.json").read_text()) == training  # the trained folder is left as it is
 
 
+def test_other_json_files_beside_the_model_stay_local(output_dir: Path, tmp_path: Path, no_check: list[tuple]) -> None:
+    # A benchmark's record kept beside the model names the local folders it read; before, every top-level
+    # JSON went up as it was.
+    for name in ("train_throughput.json", "robustness.json"):
+        (output_dir / name).write_text(json.dumps({"run": "/home/alice/runs/fashion"}))
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 0
+    staged = {p.name for p in dry.glob("*.json")}
+    assert staged == {"config.json", "preprocessor_config.json", "metrics.json", "training.json",
+                      "dataset_summary.json"}  # fmt: skip
+
+
 def test_a_backbone_file_is_published_by_its_name_only(output_dir: Path, tmp_path: Path, no_check: list[tuple]) -> None:
     # train.py records `--backbone_weights /abs/w.safetensors` as backbone_init "file:/abs/w.safetensors".
     training = json.loads((output_dir / "training.json").read_text())
@@ -278,6 +290,15 @@ def test_a_dry_run_place_that_is_a_file_or_not_empty_is_refused_untouched(
     assert dry.read_text() == "notes" if given == "a file" else [p.name for p in dry.iterdir()] == ["notes.txt"]
 
 
+def test_a_dry_run_place_under_a_file_is_refused_in_one_line(
+    output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, no_check: list[tuple]
+) -> None:
+    (tmp_path / "notes").write_text("notes")  # before, a NotADirectoryError traceback
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(tmp_path / "notes" / "up")]) == 1
+    assert f"--dry-run {tmp_path / 'notes' / 'up'} cannot be made: Not a directory" in capsys.readouterr().err
+    assert no_check == [] and (tmp_path / "notes").read_text() == "notes"
+
+
 @pytest.mark.parametrize(("missing", "named"), [("metrics.json", "metrics.json"), ("model.safetensors", "*.safetensors")])
 def test_an_incomplete_folder_is_refused_naming_what_it_lacks(
     missing: str, named: str, output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
@@ -327,6 +348,7 @@ def test_dataset_mode_checks_that_it_loads_and_pushes_to_a_dataset_repo(
 ) -> None:
     prepared = _prepared_dataset(tmp_path / "prepared")
     (prepared / "notes.txt").write_text("not for the repo")
+    (prepared / "near_copies.json").write_text('{"dataset": "/home/alice/prepared"}')  # a local probe's record
     hub = RecordingHub(monkeypatch)
     assert push_to_hub.main(["--dataset", str(prepared), "--repo-id", "me/fashion-data"]) == 0
     assert hub.names() == ["create_repo", "list_repo_files", "create_commit"]

@@ -426,6 +426,12 @@ def test_a_dataset_path_that_does_not_exist_is_named_not_looked_up_on_the_hub(mi
         train.load_splits(missing, tmp_path)
 
 
+def test_a_missing_parquet_file_is_named_as_a_missing_file_not_looked_up_on_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # before, a ConnectionError traceback about the Hub
+    with pytest.raises(SystemExit, match="^--dataset fashion/missing.parquet: no such file or folder$"):
+        train.load_splits("fashion/missing.parquet", tmp_path / "cache")
+
+
 def test_a_missing_relative_dataset_path_is_named_as_neither_a_folder_nor_a_hub_dataset(tmp_path, monkeypatch):
     # `data/no-such-data` could be a Hub id too: offline (as the suite is), the Hub lookup fails, and the error
     # must say both, not end in a traceback about the Hub.
@@ -458,6 +464,32 @@ def test_a_dataset_path_under_the_home_folder_is_read_from_there(tmp_path, monke
     assert (config.output_dir, config.cache_dir) == (str(tmp_path / "run"), str(tmp_path / "cache"))
     splits = train.load_splits(config.dataset, Path(config.cache_dir))
     assert len(splits["train"]) == 32 and len(splits["validation"]) == 16
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--architecture", "resnet5"], "--architecture 'resnet5' is not a timm model"),
+    (["--backbone_weights", "resnet50.pth"], "--backbone_weights must be auto, imagenet, none or a .safetensors file, "
+                                             "got 'resnet50.pth'"),
+    (["--backbone_weights", "/no/such/resnet50.safetensors"], "--backbone_weights /no/such/resnet50.safetensors: no "
+                                                              "such file"),
+    (["--tracker", "bogus"], "--tracker must be one of accelerate's: all, "),
+])  # fmt: skip
+def test_a_model_weights_or_tracker_that_cannot_be_had_is_refused_before_the_data_is_read(flags, message, capsys):
+    # Before, each was found after the data was prepared and decoded, some as a traceback.
+    with pytest.raises(SystemExit):
+        train.parse_config(flags)
+    assert message in capsys.readouterr().err
+
+
+def test_a_tracker_whose_package_is_not_installed_is_refused_not_silently_left_out(capsys, monkeypatch):
+    import accelerate.tracking
+
+    monkeypatch.setattr(accelerate.tracking, "_available_trackers", [])  # before, a warning and no logs at all
+    with pytest.raises(SystemExit):
+        train.parse_config(["--tracker", "tensorboard"])
+    assert "--tracker tensorboard: its package is not installed" in capsys.readouterr().err
+    monkeypatch.setattr(accelerate.tracking, "_available_trackers", [accelerate.tracking.LoggerType.TENSORBOARD])
+    assert train.parse_config(["--tracker", "tensorboard"]).tracker == "tensorboard"
 
 
 def test_input_size_needs_a_height_and_a_width(capsys):
