@@ -1,5 +1,5 @@
-"""Gradio demo of fashion-resnet50 (the Hugging Face Spaces `app.py`): upload a product photo and see every
-head's top predictions with their scores.
+"""Gradio demo of fashion-resnet50 (the Hugging Face Spaces `app.py`, with `predict.py` beside it): upload a
+product photo and see every head's top predictions with their scores.
 
   python app.py [--model FOLDER_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
 
@@ -91,11 +91,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo = build_demo(classifier, args.model)
     try:
         demo.launch(server_name=args.host, server_port=args.port, theme=THEME)
-    except OSError as error:  # gradio's message names its launch() parameter, not this command's flags
-        address = (f"{args.host or os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1')}:"
-                   f"{args.port or os.environ.get('GRADIO_SERVER_PORT', 7860)}")  # fmt: skip
-        print(f"cannot serve the demo at {address}: the port is in use, or the address is not this machine's "
-              "(give another --port or --host)", file=sys.stderr)
+    except OSError as error:  # a port taken, an address not this machine's: one line, naming this command's flags
+        # Gradio's message goes on to name its own launch() parameter and environment variable.
+        reason = str(error).split(". You can specify")[0]
+        print(f"cannot serve the demo: {reason} (give another --port or --host)", file=sys.stderr)
         raise SystemExit(2) from None
 
 

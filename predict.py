@@ -196,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     failed += 1
                     progress.write(f"error: {row['error']}", file=sys.stderr)
                 progress.update()
-    except BrokenPipeError:  # only stdout has a reader that can go away
+    except BrokenPipeError:
+        if stream is not sys.stdout:  # an --output pipe (a FIFO) whose reader went: not what `| head` does
+            raise
         # Python flushes stdout again at exit, which would fail in turn: what is left goes nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE

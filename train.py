@@ -55,6 +55,7 @@ from modeling import (
     FashionImageProcessor,
     FashionResNetConfig,
     FashionResNetModel,
+    is_timm_architecture,
     load_rgb_image,
     multi_head_loss,
 )
@@ -218,8 +219,9 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 def setting_problem(config: TrainConfig) -> str | None:
     """What is wrong with the flags that name a model, weights or a tracker, found before the data is prepared and
     decoded (minutes on the full data) instead of after; None if nothing is."""
-    if not timm.is_model(config.architecture):
-        return f"--architecture {config.architecture!r} is not a timm model (timm.list_models() lists them)"
+    if not is_timm_architecture(config.architecture):
+        return (f"--architecture {config.architecture!r} is not a timm model, or not with that pretrained tag "
+                "(timm.list_models() lists them)")
     weights = config.backbone_weights
     if weights not in ("auto", "imagenet", "none"):
         if not weights.endswith(".safetensors"):

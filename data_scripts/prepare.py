@@ -191,7 +191,10 @@ def whole_number(minimum: int) -> Callable[[str], int]:
     """A command-line type: a whole number of at least `minimum`."""
 
     def parse(text: str) -> int:
-        value = int(text)
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text} is less than {minimum}")
         return value

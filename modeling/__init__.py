@@ -8,7 +8,7 @@ copies this code next to the weights (for `trust_remote_code=True` loading where
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .configuration_fashion_resnet import DEFAULT_HEAD_SIZES, FashionResNetConfig
+from .configuration_fashion_resnet import DEFAULT_HEAD_SIZES, FashionResNetConfig, is_timm_architecture
 from .image_processing_fashion_resnet import FashionImageProcessor, ImageLoadError, load_rgb_image
 from .modeling_fashion_resnet import IGNORE_INDEX, FashionResNetModel, FashionResNetOutput, multi_head_loss
 from .pipeline_fashion_attributes import FashionAttributesPipeline
@@ -23,6 +23,7 @@ __all__ = [
     "FashionResNetModel",
     "FashionResNetOutput",
     "ImageLoadError",
+    "is_timm_architecture",
     "load_rgb_image",
     "multi_head_loss",
 ]

@@ -8,12 +8,24 @@ import timm
 from torch import nn
 from transformers import PreTrainedConfig
 
-__all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES"]
+__all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES", "is_timm_architecture"]
 
 # Sizes only, for a config made without labels: the raw data's class counts. A trained model's heads are its
 # dataset's ClassLabel names (after cleaning: 33, 37, 4 and 6 classes).
 DEFAULT_HEAD_SIZES = {"articleType": 33, "baseColour": 46, "season": 4, "usage": 8}
 MODULE_DICT = nn.ModuleDict()  # what the heads are kept in: its attributes cannot be head names
+
+
+def is_timm_architecture(name: str) -> bool:
+    """Whether timm builds `name`: a model it knows, with a pretrained tag it has if one is given
+    (`resnet50.a1_in1k`); `timm.is_model` looks at the part before the tag only."""
+    if not timm.is_model(name):
+        return False
+    try:
+        timm.models.get_pretrained_cfg(name)
+    except RuntimeError:  # "Invalid pretrained tag"
+        return False
+    return True
 
 
 class FashionResNetConfig(PreTrainedConfig):
@@ -76,7 +88,7 @@ class FashionResNetConfig(PreTrainedConfig):
             if not isinstance(self.input_size, (list, tuple)):
                 raise ValueError(f"input_size must be [height, width], got {self.input_size!r}")
             self.input_size = list(self.input_size)
-        if not timm.is_model(self.architecture):
+        if not is_timm_architecture(self.architecture):
             raise ValueError(f"unknown timm architecture {self.architecture!r} (see timm.list_models())")
         if not self.heads:
             raise ValueError("a FashionResNetConfig needs at least one head")

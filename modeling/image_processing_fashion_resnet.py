@@ -58,10 +58,12 @@ def describe(source: Any) -> str:
 
 
 CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
-# Float pixels up to this are in [0, 1] units: resampling (bicubic, Lanczos) overshoots 1 at edges by some
-# percent, and a 0-255 image whose brightest pixel is 1.25 of 255 is not a photo.
-FLOAT_UNIT_MAX = 1.25
-FLOAT_UNIT_MIN = 1 - FLOAT_UNIT_MAX  # the same overshoot below 0; a normalised image goes far below it
+# Resampling (bicubic, Lanczos) overshoots an image's range at edges by some percent, up to this share of the
+# range above its top and below 0: float pixels up to 1.25 are in [0, 1] units, integers up to 1.25 x 255 in 0-255.
+OVERSHOOT = 0.25
+# A 0-255 float image whose brightest pixel is below this (6 % of white) is no photo: most likely the pixels of
+# one already normalised (which reach about 2.6 with ImageNet's mean and std), read as 0-255 they are near black.
+FLOAT_255_MIN_TOP = 16.0
 
 
 # EXIF orientation -> the transposition that makes the image upright (as PIL.ImageOps.exif_transpose does).
@@ -82,7 +84,7 @@ ORIENTATION_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 def _from_array(array: np.ndarray) -> PIL.Image.Image:
     """(H, W), (H, W, C) or (C, H, W) pixels, C in `CHANNELS`, to a PIL image: 16-bit integers scaled to 8
     bits, as 16-bit files are (`_scaled_integers`); floats in [0, 1] scaled to 0-255, as transformers'
-    `to_pil_image` does (`_scaled_floats`); then rounded and clipped."""
+    `to_pil_image` does (`_scaled_floats`); then rounded, and clipped to 0-255."""
     if array.dtype.kind not in "biuf":
         raise TypeError(f"unsupported pixel type {array.dtype}")
     if array.ndim == 3 and array.shape[0] in CHANNELS and array.shape[-1] not in CHANNELS:
@@ -101,22 +103,24 @@ def _from_array(array: np.ndarray) -> PIL.Image.Image:
 
 
 def _scaled_integers(array: np.ndarray) -> np.ndarray:
-    """Integer pixels in 0-255 units: uint16 arrays, and other integers beyond 255 (16-bit data, as PIL's mode I
-    holds it), scaled by 1/257 as 16-bit files are; others as they are. Beyond 0-65535 they are no pixels."""
-    low, high = array.min(), array.max()
-    if low < 0 or high > 65535:
-        raise ValueError(f"integer pixels must lie in 0-255, or 0-65535 for 16-bit data; these go from {low} to {high}")
-    return array / 257.0 if array.dtype == np.uint16 or high > 255 else array
+    """Integer pixels in 0-255 units: uint16 arrays, and other integers past 255 by more than an overshoot (16-bit
+    data, as PIL's mode I holds it), scaled by 1/257 as 16-bit files are; others as they are (to be clipped).
+    Past 65535 they are no pixels."""
+    high = array.max()
+    if high > 65535:
+        raise ValueError(f"integer pixels must lie in 0-255, or 0-65535 for 16-bit data; these reach {high}")
+    return array / 257.0 if array.dtype == np.uint16 or high > (1 + OVERSHOOT) * 255 else array
 
 
 def _scaled_floats(array: np.ndarray) -> np.ndarray:
-    """Float pixels in 0-255 units: those up to `FLOAT_UNIT_MAX` are in [0, 1] units, as transformers'
-    `to_pil_image` takes them, the others in 0-255 units already. Values far below 0 or above the scale's top
-    are no photo's: most often an already normalised tensor, which would otherwise be read as a near-black
-    image and answered with confidence."""
+    """Float pixels in 0-255 units: those whose top is at most 1 + `OVERSHOOT` are in [0, 1] units, as
+    transformers' `to_pil_image` takes them, the others in 0-255 units already (to be clipped). Pixels far outside
+    either range (past an overshoot, or a 0-255 image with no pixel above `FLOAT_255_MIN_TOP`) are no photo's:
+    most often an already normalised tensor, which would otherwise be read as a near-black image and answered with
+    confidence."""
     low, high = float(array.min()), float(array.max())
-    scale = 1.0 if high <= FLOAT_UNIT_MAX else 255.0
-    if low < FLOAT_UNIT_MIN or high > FLOAT_UNIT_MAX * scale:
+    scale = 1.0 if high <= 1 + OVERSHOOT else 255.0
+    if low < -OVERSHOOT * scale or high > (1 + OVERSHOOT) * scale or 1 + OVERSHOOT < high < FLOAT_255_MIN_TOP:
         raise ValueError(f"float pixels must lie in [0, 1] or in [0, 255]; these go from {low:.3g} to {high:.3g} "
                          "(normalised pixels? pass the image before normalisation)")
     return array * (255.0 / scale)
@@ -261,13 +265,15 @@ def checked_pad_color(pad_color: Any) -> list[int]:
 
 
 def checked_channel_statistic(name: str, values: Any) -> list[float]:
-    """`image_mean` or `image_std` as a list of three floats, a std above 0, or a ValueError naming the setting
-    (a wrong length fails at the first image; a std of 0 makes every pixel of its channel infinite)."""
+    """`image_mean` or `image_std` as a list of three floats in [0, 1] units, a std above 0, or a ValueError naming
+    the setting: a wrong length failed at the first image, a std of 0 made its channel infinite, and 0-255 units
+    (123.7, ...) made every pixel hugely negative, answered with confidence all the same."""
     try:
         floats = [float(value) for value in values]
     except (TypeError, ValueError):
         floats = []
-    if len(floats) != 3 or not all(np.isfinite(floats)) or (name == "image_std" and min(floats) <= 0):
+    in_range = (lambda value: 0 <= value <= 1) if name == "image_mean" else (lambda value: 0 < value <= 1)
+    if len(floats) != 3 or not all(in_range(value) for value in floats):
         above = ", each above 0" if name == "image_std" else ""
         raise ValueError(f"{name} must be three numbers (red, green, blue) in [0, 1] units{above}, got {values!r}")
     return floats

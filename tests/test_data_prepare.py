@@ -270,14 +270,16 @@ def test_a_source_that_cannot_be_read_is_named_in_one_line(source: str, message:
     assert "Couldn't reach" in err if source.startswith("someone") else "Hub" not in err
 
 
-@pytest.mark.parametrize(("flag", "given", "least"), [("--seed", "-1", 0), ("--sample-size", "-5", 1),
-                                                      ("--sample-size", "0", 1)])  # fmt: skip
-def test_a_seed_or_sample_size_out_of_range_is_refused_naming_it(flag: str, given: str, least: int, kaggle_dir: Path,
+@pytest.mark.parametrize(("flag", "given", "why"), [("--seed", "-1", "-1 is less than 0"),
+                                                    ("--sample-size", "-5", "-5 is less than 1"),
+                                                    ("--sample-size", "0", "0 is less than 1"),
+                                                    ("--sample-size", "1.5", "'1.5' is not a whole number")])  # fmt: skip
+def test_a_seed_or_sample_size_out_of_range_is_refused_naming_it(flag: str, given: str, why: str, kaggle_dir: Path,
                                                                  tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # Before, a negative seed failed in numpy after the cleaning, naming no flag; a negative sample size was taken.
     with pytest.raises(SystemExit) as exited:
         main([str(kaggle_dir), "--output-dir", str(tmp_path / "out"), flag, given])
-    assert exited.value.code == 2 and f"argument {flag}: {given} is less than {least}" in capsys.readouterr().err
+    assert exited.value.code == 2 and f"argument {flag}: {why}" in capsys.readouterr().err
 
 
 def test_a_prepared_parquet_file_is_read_with_its_class_names(tmp_path: Path) -> None:

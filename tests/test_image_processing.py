@@ -169,17 +169,50 @@ def test_a_float_image_resampled_a_little_past_0_1_keeps_its_range():
     assert (rgb[:, 0] == 0).all() and (rgb[:, -1] == 255).all()
 
 
-def test_pixels_outside_any_image_range_are_refused_naming_the_range(processor, rgb_image_path):
+def photo_pixels(path: Path) -> np.ndarray:
+    return np.asarray(PIL.Image.open(path).convert("RGB"))
+
+
+def normalised_photo(path: Path) -> torch.Tensor:
+    return FashionImageProcessor.for_backbone("resnet50")(path).pixel_values[0]
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda path: normalised_photo(path), r"float pixels must lie in \[0, 1\] or in \[0, 255\]; these go from -"),
+    (lambda path: normalised_photo(path).clamp(-1, 1), r"float pixels .* from -1 to 1 .*normalised pixels"),
+    (lambda path: normalised_photo(path).clamp(min=0.5), "from 0.5 to 2.64"),  # a light photo's: none below 0
+    (lambda path: torch.full((3, HEIGHT, WIDTH), 400.0), "float pixels .* to 400"),
+    (lambda path: np.full((HEIGHT, WIDTH), 70_000, np.int32), "or 0-65535 for 16-bit data; these reach 70000"),
+], ids=["normalised", "in [-1, 1]", "normalised, light", "past 255", "past 16 bits"])  # fmt: skip
+def test_pixels_outside_any_image_range_are_refused_naming_the_range(make, reason, rgb_image_path):
     # Read as 0-255 and clipped, a normalised tensor was a near-black image, answered with confidence.
-    normalised = processor(rgb_image_path).pixel_values[0]
-    cases = {"normalised": (normalised, r"float pixels must lie in \[0, 1\] or in \[0, 255\]; these go from -"),
-             "in [-1, 1]": (normalised.clamp(-1, 1), "float pixels .* from -1 to 1 .*normalised pixels"),
-             "above 255": (torch.full((3, HEIGHT, WIDTH), 400.0), "float pixels .* to 400"),
-             "negative integers": (np.full((HEIGHT, WIDTH), -3, np.int16), "integer pixels must lie in 0-255, or 0-"),
-             "beyond 16 bits": (np.full((HEIGHT, WIDTH), 70_000, np.int32), "these go from 70000 to 70000")}
-    for name, (pixels, reason) in cases.items():
-        with pytest.raises(ImageLoadError, match=reason):
-            load_rgb_image(pixels)
+    with pytest.raises(ImageLoadError, match=reason):
+        load_rgb_image(make(rgb_image_path))
+
+
+def resampled_bicubic(pixels: np.ndarray) -> torch.Tensor:
+    """`pixels` (H, W, 3) as float, downscaled and upscaled again bicubically: past its range at edges."""
+    chw = torch.tensor(pixels).permute(2, 0, 1)[None].float()
+    small = torch.nn.functional.interpolate(chw, scale_factor=0.5, mode="bicubic")
+    return torch.nn.functional.interpolate(small, size=pixels.shape[:2], mode="bicubic")[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda rgb: resampled_bicubic(rgb),  # 0-255 units, below 0 and past 255 by some
+    lambda rgb: resampled_bicubic(rgb) / 255,
+    lambda rgb: PIL.Image.fromarray(resampled_bicubic(rgb)[0].numpy()),  # a mode F image
+    lambda rgb: np.minimum(rgb.astype(np.int32) + 40, 300),  # integers brightened past 255 by less than 1.25 x
+], ids=["0-255 floats resampled", "[0, 1] floats resampled", "mode F resampled", "integers brightened past 255"])
+def test_pixels_past_their_range_by_an_overshoot_are_read_and_clipped(make, rgb_image_path):
+    pixels = make(photo_pixels(rgb_image_path))
+    values = np.asarray(pixels, dtype=np.float64)
+    scale = 255 if values.max() > 1.25 else 1
+    assert values.min() < 0 or values.max() > scale, "the case must overshoot"
+    expected = np.rint(values * (255 / scale)).clip(0, 255).astype(np.uint8)
+    if expected.ndim == 3 and expected.shape[0] == 3:
+        expected = expected.transpose(1, 2, 0)
+    rgb = np.asarray(load_rgb_image(pixels))
+    assert np.array_equal(rgb if expected.ndim == 3 else rgb[..., 0], expected)
 
 
 def test_list_order_is_kept(processor, image_paths):

@@ -64,6 +64,7 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"heads": {"season": ["Summer", "Fall", "Summer"]}}, "Summer"),
         ({"heads": {}}, "head"),
         ({"architecture": "resnet_does_not_exist"}, "resnet_does_not_exist"),
+        ({"architecture": "test_resnet.no_such_tag"}, "'test_resnet.no_such_tag'"),  # before, timm failed later
         ({"drop_rate": 1.5}, "drop_rate"),
         ({"drop_path_rate": -0.1}, "drop_path_rate"),
         ({"input_size": [160]}, "input_size"),
@@ -77,7 +78,7 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"heads": {"sub.category": ["Shoes"]}}, "head name 'sub.category'"),
         ({"heads": {"": ["Shoes"]}}, "head name ''"),
     ],
-    ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "bad-drop-rate",
+    ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "unknown-tag", "bad-drop-rate",
          "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole",
          "input-size-not-a-list", "head-sizes-not-labels", "head-a-string", "heads-not-a-mapping",
          "head-named-as-a-module-attribute", "head-name-with-a-dot", "head-name-empty"],
@@ -96,6 +97,11 @@ def test_config_overrides_given_to_from_pretrained_are_normalised(tmp_path):
     tiny_config().save_pretrained(tmp_path)
     config = FashionResNetConfig.from_pretrained(tmp_path, input_size=(160, 120), heads={"season": ("Fall", "Summer")})
     assert config.input_size == [160, 120] and config.heads == {"season": ["Fall", "Summer"]}
+
+
+def test_an_architecture_with_a_pretrained_tag_timm_has_is_accepted():
+    config = FashionResNetConfig(architecture="test_resnet.r160_in1k", heads=TINY_HEADS)
+    assert config.architecture == "test_resnet.r160_in1k"
 
 
 def test_duplicate_label_message_names_the_head():

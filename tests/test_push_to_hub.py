@@ -294,8 +294,9 @@ def test_a_dry_run_place_under_a_file_is_refused_in_one_line(
     output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, no_check: list[tuple]
 ) -> None:
     (tmp_path / "notes").write_text("notes")  # before, a NotADirectoryError traceback
-    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(tmp_path / "notes" / "up")]) == 1
-    assert f"--dry-run {tmp_path / 'notes' / 'up'} cannot be made: Not a directory" in capsys.readouterr().err
+    dry = tmp_path / "notes" / "up"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
+    assert f"--dry-run {dry} cannot be made: Not a directory" in capsys.readouterr().err
     assert no_check == [] and (tmp_path / "notes").read_text() == "notes"
 
 

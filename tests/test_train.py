@@ -468,6 +468,7 @@ def test_a_dataset_path_under_the_home_folder_is_read_from_there(tmp_path, monke
 
 @pytest.mark.parametrize(("flags", "message"), [
     (["--architecture", "resnet5"], "--architecture 'resnet5' is not a timm model"),
+    (["--architecture", "resnet50.no_such_tag"], "--architecture 'resnet50.no_such_tag' is not a timm model, or not"),
     (["--backbone_weights", "resnet50.pth"], "--backbone_weights must be auto, imagenet, none or a .safetensors file, "
                                              "got 'resnet50.pth'"),
     (["--backbone_weights", "/no/such/resnet50.safetensors"], "--backbone_weights /no/such/resnet50.safetensors: no "
