@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import numbers
 
+import numpy as np
 import timm
 from torch import nn
 from transformers import PreTrainedConfig
@@ -14,6 +16,11 @@ __all__ = ["FashionResNetConfig", "DEFAULT_HEAD_SIZES", "is_timm_architecture"]
 # dataset's ClassLabel names (after cleaning: 33, 37, 4 and 6 classes).
 DEFAULT_HEAD_SIZES = {"articleType": 33, "baseColour": 46, "season": 4, "usage": 8}
 MODULE_DICT = nn.ModuleDict()  # what the heads are kept in: its attributes cannot be head names
+
+
+def is_number(value: object, kind: type) -> bool:
+    """Whether `value` is a number of `kind` (numbers.Real, numbers.Integral; numpy's included), and not a bool."""
+    return isinstance(value, kind) and not isinstance(value, (bool, np.bool_))
 
 
 def is_timm_architecture(name: str) -> bool:
@@ -98,13 +105,18 @@ class FashionResNetConfig(PreTrainedConfig):
             duplicates = sorted({label for label in labels if labels.count(label) > 1})
             if duplicates:
                 raise ValueError(f"head {name!r} has duplicate labels: {duplicates}")
+        # Numbers are stored as Python's own (a numpy float or int would pass the checks, then fail
+        # save_pretrained's JSON at the end of a run, leaving an empty config.json) and bools are none.
         for name in ("drop_rate", "drop_path_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.input_size is not None and (
-            len(self.input_size) != 2 or not all(isinstance(n, int) and n >= 1 for n in self.input_size)
-        ):
-            raise ValueError(f"input_size must be [height, width] of positive sizes, got {self.input_size}")
+            value = getattr(self, name)
+            if not is_number(value, numbers.Real) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+            setattr(self, name, float(value))
+        if self.input_size is not None:
+            sizes = self.input_size
+            if len(sizes) != 2 or not all(is_number(size, numbers.Integral) and size >= 1 for size in sizes):
+                raise ValueError(f"input_size must be [height, width] of whole positive sizes, got {self.input_size}")
+            self.input_size = [int(n) for n in self.input_size]
 
     def to_json_string(self, use_diff: bool = True) -> str:
         # The base class writes with sort_keys=True, which sorts nested dicts too: config.json would list the

@@ -330,7 +330,9 @@ class FashionImageProcessor(BaseImageProcessor):
         self.size = checked_size(size or {"height": 80, "width": 60})
         self.pad_color = checked_pad_color(pad_color)
         self.resample = checked_resample(resample)
-        self.do_normalize = do_normalize
+        if not isinstance(do_normalize, (bool, np.bool_)):
+            raise ValueError(f"do_normalize must be True or False, got {do_normalize!r}")
+        self.do_normalize = bool(do_normalize)  # numpy's bool would fail save_pretrained's JSON
         self.image_mean = checked_channel_statistic("image_mean", image_mean)
         self.image_std = checked_channel_statistic("image_std", image_std)
 

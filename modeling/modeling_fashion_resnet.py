@@ -144,6 +144,9 @@ class FashionResNetModel(FashionResNetPreTrainedModel):
     ) -> FashionResNetOutput | tuple:
         """`pixel_values`: normalised (batch, 3, H, W), resized to `config.input_size` if that is set.
         `labels`: see `multi_head_loss`."""
+        if not pixel_values.is_floating_point():  # read as normalised, 0-255 pixels give confident nonsense
+            raise ValueError(f"pixel_values are {pixel_values.dtype}, not normalised floats: give the processor's "
+                             "default output, or pass uint8 pixels through FashionImageProcessor.normalize first")
         input_size = self.config.input_size
         if input_size is not None and list(pixel_values.shape[-2:]) != input_size:
             pixel_values = F.interpolate(pixel_values, size=tuple(input_size), mode="bilinear", align_corners=False)

@@ -262,6 +262,13 @@ def test_a_bad_setting_is_refused_naming_it_when_the_processor_is_made(setting, 
         FashionImageProcessor.from_pretrained(tmp_path, **setting)
 
 
+def test_a_numpy_bool_do_normalize_is_kept_as_pythons_so_that_the_processor_saves(tmp_path):
+    FashionImageProcessor(do_normalize=np.bool_(False)).save_pretrained(tmp_path)  # before, a JSON TypeError
+    assert FashionImageProcessor.from_pretrained(tmp_path).do_normalize is False
+    with pytest.raises(ValueError, match="do_normalize must be True or False, got 'no'"):
+        FashionImageProcessor(do_normalize="no")
+
+
 def test_save_and_load_keeps_settings(tmp_path, image_paths):
     processor = FashionImageProcessor(
         size={"height": 64, "width": 48},

@@ -6,6 +6,7 @@ import json
 import warnings
 
 import accelerate
+import numpy as np
 import pytest
 import safetensors.torch
 import timm
@@ -16,6 +17,7 @@ from conftest import TINY_ARCHITECTURE, TINY_HEADS, make_tiny_model, tiny_config
 from modeling import (
     DEFAULT_HEAD_SIZES,
     IGNORE_INDEX,
+    FashionImageProcessor,
     FashionResNetConfig,
     FashionResNetModel,
     FashionResNetOutput,
@@ -71,6 +73,8 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
         ({"input_size": [160, 0]}, "input_size"),
         ({"input_size": [160.5, 120]}, "input_size"),
         ({"input_size": 224}, "input_size"),
+        ({"input_size": [True, True]}, "input_size"),  # before, accepted; the first forward failed in torch
+        ({"drop_rate": "0.1"}, "drop_rate must be a number"),  # before, a TypeError from the comparison
         ({"heads": {"season": 4, "usage": 8}}, "'season' needs a list of label names, got 4"),
         ({"heads": {"season": "Summer"}}, "'season' needs a list of label names"),
         ({"heads": ["Summer", "Fall"]}, "heads must map"),
@@ -80,7 +84,7 @@ def test_config_json_round_trip_keeps_head_order_and_labels(tmp_path):
     ],
     ids=["head-without-labels", "duplicate-labels", "no-heads", "unknown-architecture", "unknown-tag", "bad-drop-rate",
          "bad-drop-path-rate", "input-size-not-a-pair", "input-size-zero", "input-size-not-whole",
-         "input-size-not-a-list", "head-sizes-not-labels", "head-a-string", "heads-not-a-mapping",
+         "input-size-not-a-list", "input-size-bools", "drop-rate-a-string", "head-sizes-not-labels", "head-a-string", "heads-not-a-mapping",
          "head-named-as-a-module-attribute", "head-name-with-a-dot", "head-name-empty"],
 )
 @pytest.mark.parametrize("made_by", ["constructor", "from_pretrained"])
@@ -97,6 +101,22 @@ def test_config_overrides_given_to_from_pretrained_are_normalised(tmp_path):
     tiny_config().save_pretrained(tmp_path)
     config = FashionResNetConfig.from_pretrained(tmp_path, input_size=(160, 120), heads={"season": ("Fall", "Summer")})
     assert config.input_size == [160, 120] and config.heads == {"season": ["Fall", "Summer"]}
+
+
+def test_numpy_numbers_are_kept_as_pythons_so_that_the_model_saves(tmp_path):
+    # Before, a numpy float passed the checks and trained, then save_pretrained failed at the end of the run,
+    # leaving an empty config.json.
+    config = tiny_config(drop_rate=np.float32(0.25), input_size=list(np.array([96, 72])))
+    assert (type(config.drop_rate), [type(size) for size in config.input_size]) == (float, [int, int])
+    FashionResNetModel(config).save_pretrained(tmp_path)
+    assert FashionResNetConfig.from_pretrained(tmp_path).input_size == [96, 72]
+
+
+def test_uint8_pixels_are_refused_not_answered(tiny_model, rgb_image_path):
+    # The processor's do_normalize=False output: read as normalised, its logits were hundreds wide, with no error.
+    pixels = FashionImageProcessor()(rgb_image_path, do_normalize=False).pixel_values
+    with pytest.raises(ValueError, match="pixel_values are torch.uint8, not normalised floats"):
+        tiny_model(pixels)
 
 
 def test_an_architecture_with_a_pretrained_tag_timm_has_is_accepted():
