@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipeline
 
 import data_scripts
-from data_scripts.prepare import load_prepared, prepare
+from data_scripts.prepare import SAMPLE_DIR, load_prepared, prepare
 from data_scripts.read_raw import looks_like_a_path
 from model_card import write_model_card
 from modeling import (
@@ -61,6 +61,7 @@ from modeling import (
 )
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_DATASET = "data/sample"  # the bundled sample, as the repository's root names it
 HEAD_METRICS = str(HERE / "metrics" / "head_metrics")
 
 
@@ -92,7 +93,8 @@ class TrainConfig:
     run takes the flags it started with from its checkpoint (`RUN_CONTROL` ones may change)."""
 
     # The defaults are the README's main job: the bundled real sample on 2 CPU cores in a few minutes.
-    dataset: str = field(default="data/sample", metadata={"help": "prepared folder, Kaggle folder or Hub dataset id"})
+    dataset: str = field(default=DEFAULT_DATASET,
+                         metadata={"help": "prepared folder, Kaggle folder or Hub dataset id"})
     output_dir: str = "outputs/fashion-resnet50"
     cache_dir: str = field(default="cache", metadata={"help": "decoded uint8 images and prepared raw datasets"})
     architecture: str = "resnet50"
@@ -204,6 +206,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
                for name, value in started_with.items() if getattr(config, name) != value]  # fmt: skip
     if changed:
         parser.error(f"a resumed run goes on with the flags it started with: leave out {', '.join(changed)}")
+    if config.dataset == DEFAULT_DATASET and not Path(DEFAULT_DATASET).exists():
+        config.dataset = str(SAMPLE_DIR)  # the default is the bundled sample from any working folder, not a Hub id
     for names, valid, wanted in FLAG_RANGES:
         for name in names:
             if not valid(getattr(config, name)):

@@ -426,6 +426,15 @@ def test_a_dataset_path_that_does_not_exist_is_named_not_looked_up_on_the_hub(mi
         train.load_splits(missing, tmp_path)
 
 
+def test_the_default_dataset_is_the_bundled_sample_from_any_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(SAMPLE_DIR.parents[1])  # the repository's root, where the README runs it
+    assert train.parse_config([]).dataset == "data/sample"
+    monkeypatch.chdir(tmp_path)  # before, looked up as a Hub dataset named data/sample, and refused offline
+    config = train.parse_config([])
+    assert config.dataset == str(SAMPLE_DIR)
+    assert len(train.load_splits(config.dataset, tmp_path / "cache")["validation"]) == 400
+
+
 def test_a_missing_parquet_file_is_named_as_a_missing_file_not_looked_up_on_the_hub(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # before, a ConnectionError traceback about the Hub
     with pytest.raises(SystemExit, match="^--dataset fashion/missing.parquet: no such file or folder$"):
