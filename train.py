@@ -566,9 +566,8 @@ def warm_up(model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: to
     return first, timed / timed_batches if timed_batches else None
 
 
-def epochs_within(budget_s: float, batch_seconds: float, train_batches: int, valid_batches: float,
-                  max_epochs: int) -> int:
-    """How many epochs of training and evaluation fit in `budget_s`: at least 1, at most `max_epochs`.
+def epoch_seconds(batch_seconds: float, train_batches: int, valid_batches: float) -> float:
+    """About how long an epoch of training and evaluation takes.
 
     `batch_seconds` is a whole step (augmentation, forward, backward, optimizer; `warm_up`; with gradient
     accumulation, an optimizer step per batch, a little more than the loop takes). An evaluation
@@ -576,8 +575,12 @@ def epochs_within(budget_s: float, batch_seconds: float, train_batches: int, val
     evaluation runs uncompiled. Left out: the weight average's update and the Python around each step, which
     weigh more where steps are short (results/README.md).
     """
-    epoch_seconds = batch_seconds * (train_batches + valid_batches / 2)
-    return max(1, min(max_epochs, int(budget_s // epoch_seconds)))
+    return batch_seconds * (train_batches + valid_batches / 2)
+
+
+def epochs_within(budget_s: float, epoch_s: float, max_epochs: int) -> int:
+    """How many epochs of `epoch_s` seconds fit in `budget_s`: at least 1, at most `max_epochs`."""
+    return max(1, min(max_epochs, int(budget_s // epoch_s)))
 
 
 class TrainingClock:
@@ -789,12 +792,14 @@ def main(config: TrainConfig) -> Path:
         if fit_to_budget:
             # The slowest process sets the pace, and every process must train the same number of epochs.
             batch_seconds = accelerator.reduce(torch.tensor(batch_seconds, device=accelerator.device), "max").item()
-            fitted = epochs_within(config.time_budget_s, batch_seconds, epoch_batches,
-                                   len(valid["labels"]) / config.batch_size, config.epochs)
+            epoch_s = epoch_seconds(batch_seconds, epoch_batches, len(valid["labels"]) / config.batch_size)
+            fitted = epochs_within(config.time_budget_s, epoch_s, config.epochs)
             progress["time_budget"] = {"seconds": config.time_budget_s, "seconds_per_batch": round(batch_seconds, 5),
                                        "epochs": fitted}
+            overrun = (f"; one epoch takes about {epoch_s:.0f} s, past the budget, and is trained all the same"
+                       if epoch_s > config.time_budget_s else "")  # fmt: skip
             accelerator.print(f"time budget {config.time_budget_s:g} s at {batch_seconds:.3f} s per batch: "
-                              f"{fitted} epochs (at most {config.epochs})")
+                              f"{fitted} epochs (at most {config.epochs}){overrun}")
     # The average of the weights over the last steps: what is evaluated and saved. Evaluations at a high
     # learning rate jump by tens of points from one epoch to the next without it (results/h100/).
     trained, ema = accelerator.unwrap_model(model), None

@@ -38,6 +38,7 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|(?<=\bfile:)/[^\s=]*|\b[A-Z
 PATH_START = r"(?:~?/|[A-Za-z]:[\\/])"
 WHOLE_PATH = re.compile(rf"(file:)?((?!.*\s-){PATH_START}.*)", re.DOTALL)
 QUOTED_PATH = re.compile(rf"'([^'\s=]*=)?({PATH_START}[^']*)'")
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|<>])")  # what CommonMark would read as markup in running text or a table
 
 
 def last_part(path: str) -> str:
@@ -51,6 +52,17 @@ def without_local_folders(text: str) -> str:
         return (whole[1] or "") + last_part(whole[2])
     text = QUOTED_PATH.sub(lambda word: shlex.quote((word[1] or "") + last_part(word[2])), text)
     return ABSOLUTE_PATH.sub(lambda path: last_part(path.group()), text)
+
+
+def markdown_text(text: str) -> str:
+    """`text` as Markdown shows it as it is, in a table cell too: a label such as `Pants | Track` or `*T*shirts`
+    would otherwise split its row into more cells than the header, or turn italic."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def ratio_text(ratio: float) -> str:
+    """A largest : smallest class ratio as the card writes it before ": 1": a tenth below 10 (4 : 3 is 1.3, not 1)."""
+    return f"{ratio:.1f}" if ratio < 10 else f"{ratio:.0f}"
 
 
 def without_local_folders_in(record: Any) -> Any:
@@ -140,7 +152,7 @@ def limitations(results: TrainingResults, summaries: list[HeadSummary]) -> list[
     size = results.image_size
     upscaled = f", upscaled to {results.input_size[1]}×{results.input_size[0]}" if results.input_size else ""
     ratios = [s.imbalance_ratio for s in summaries if s.imbalance_ratio is not None]
-    worst = [f"{s.name}: {c.label} {c.accuracy:.0%}" for s in summaries for c in s.worst[:1]]
+    worst = [markdown_text(f"{s.name}: {c.label}") + f" {c.accuracy:.0%}" for s in summaries for c in s.worst[:1]]
     items = [
         "One item per image: every head gives one answer, so a photo with several products or a full outfit "
         "gets a mixed or arbitrary answer.",
@@ -149,7 +161,7 @@ def limitations(results: TrainingResults, summaries: list[HeadSummary]) -> list[
         f"Small, low-resolution data: {results.training['train_examples']} training images of about 60×80 px "
         f"(the model sees {size['width']}×{size['height']}{upscaled}), so logos, fabric and close colours are hard to "
         "tell apart.",
-        f"Imbalanced classes (largest : smallest class up to {max(ratios, default=1):.0f} : 1 within a head): "
+        f"Imbalanced classes (largest : smallest class up to {ratio_text(max(ratios, default=1))} : 1 within a head): "
         "rare classes are learnt from a handful of images and predicted much less reliably "
         f"(worst class per head: {'; '.join(worst)}). See *Class distribution and imbalance*.",
         "Noisy labels: attributes such as season (and usage) are merchandising choices, not visible properties of "
@@ -248,6 +260,8 @@ def _write_card(output_dir: str | Path, repo_id: str | None) -> Path:
         image_size=results.image_size,
         input_size=results.input_size,
         limitations=limitations(results, summaries),
+        md=markdown_text,
+        ratio_text=ratio_text,
         **write_plots(results),
     )
     path = results.folder / "README.md"

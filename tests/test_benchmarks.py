@@ -142,9 +142,11 @@ def test_robustness_scores_the_photos_enlarged_and_recompressed(trained, dataset
     assert enlarged == [robustness.enlarge(image, (120, 160), 50) for image in native]
 
 
-def test_enlarge_gives_the_requested_size():
+def test_enlarge_fits_the_requested_size_without_stretching():
     image = load_rgb_image(next((REPO / "tests" / "fixtures" / "images").glob("*.jpg")))
-    assert robustness.enlarge(image, (240, 320), 90).size == (240, 320)
+    assert image.size == (60, 80) and robustness.enlarge(image, (240, 320), 90).size == (240, 320)
+    # Before, a square photo (the data has some) was stretched to 240x320.
+    assert robustness.enlarge(image.crop((0, 0, 60, 60)), (240, 320), 90).size == (240, 240)
 
 
 def test_a_step_stopped_by_the_timeout_is_listed_with_its_log(tmp_path):

@@ -84,6 +84,48 @@ def test_imbalance_section_reads_the_dataset_summary_else_the_validation_support
     assert "Even the same photo" not in card.text
 
 
+def rename_label(folder: Path, head: str, old: str, new: str) -> None:
+    """`old` renamed `new` in every record of `folder` that names the labels of `head`."""
+    def renamed(labels):
+        return [new if label == old else label for label in labels]
+
+    def rekeyed(by_label):
+        return {new if label == old else label: value for label, value in by_label.items()}
+
+    config, metrics = (json.loads((folder / name).read_text()) for name in ("config.json", "metrics.json"))
+    summary = json.loads((folder / "dataset_summary.json").read_text())
+    config["heads"][head] = renamed(config["heads"][head])
+    metrics["heads"][head]["per_class"] = rekeyed(metrics["heads"][head]["per_class"])
+    for split in summary["splits"].values():
+        split["class_counts"][head] = rekeyed(split["class_counts"][head])
+    for name, record in (("config.json", config), ("metrics.json", metrics), ("dataset_summary.json", summary)):
+        (folder / name).write_text(json.dumps(record))
+
+
+def test_labels_with_markdown_characters_are_shown_as_they_are_and_keep_their_table_rows(output_dir: Path) -> None:
+    # Before, `Pants | Track` split its rows into more cells than the header, and `*T*shirts` turned italic.
+    labels = json.loads((output_dir / "config.json").read_text())["heads"]["articleType"]
+    rename_label(output_dir, "articleType", labels[0], "Pants | Track")
+    rename_label(output_dir, "articleType", labels[1], "*T*shirts")
+    text = ModelCard.load(write_model_card(output_dir)).text
+    assert "Pants \\| Track" in text and "\\*T\\*shirts" in text
+    tables, rows = [], []  # per table, the number of cells of each row (its header's first)
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append(len(re.split(r"(?<!\\)\|", line)))
+        elif rows:
+            tables, rows = [*tables, rows], []
+    assert len(tables) > 5 and all(len(set(cells)) == 1 for cells in tables), tables
+
+
+def test_an_imbalance_under_10_to_1_is_written_to_a_tenth(output_dir: Path) -> None:
+    counts = json.loads((output_dir / "dataset_summary.json").read_text())["splits"]["train"]["class_counts"]["season"]
+    ratio = max(counts.values()) / min(count for count in counts.values() if count)
+    assert ratio < 2  # 4 : 3, which was written "1 : 1"
+    text = ModelCard.load(write_model_card(output_dir)).text
+    assert f"Largest : smallest class = {ratio:.1f} : 1." in text
+
+
 def test_dataset_is_the_source_named_by_the_prepared_data_else_the_training_dataset(output_dir: Path) -> None:
     card = ModelCard.load(write_model_card(output_dir))
     assert {r.dataset_name for r in card.data.eval_results} == {"fashion-product-images-small"}

@@ -301,23 +301,27 @@ def test_warm_up_leaves_weights_statistics_gradients_optimizer_and_random_state_
 
 def test_epochs_fitted_to_a_time_budget_count_evaluation_and_stay_within_bounds():
     # 10 training batches and 4 evaluation batches (2 training batches' worth) of 0.5 s: 6 s per epoch.
-    assert train.epochs_within(60, 0.5, 10, 4, max_epochs=100) == 10
-    assert train.epochs_within(59, 0.5, 10, 4, max_epochs=100) == 9
-    assert train.epochs_within(600, 0.5, 10, 4, max_epochs=40) == 40
-    assert train.epochs_within(1, 0.5, 10, 4, max_epochs=40) == 1  # a budget below one epoch still trains one
+    epoch_s = train.epoch_seconds(0.5, 10, 4)
+    assert epoch_s == 6
+    assert train.epochs_within(60, epoch_s, max_epochs=100) == 10
+    assert train.epochs_within(59, epoch_s, max_epochs=100) == 9
+    assert train.epochs_within(600, epoch_s, max_epochs=40) == 40
+    assert train.epochs_within(1, epoch_s, max_epochs=40) == 1  # a budget below one epoch still trains one
 
 
 def test_a_time_budget_sets_the_number_of_epochs_up_to_the_given_one(uninterrupted, tiny_dataset, tmp_path):
     args = [*TINY, "--dataset", str(tiny_dataset), "--epochs", "3", "--checkpoint_every", "5",
             "--cache_dir", str(uninterrupted / "cache")]
     result = launch(*args, "--time_budget_s", "0.001", "--output_dir", str(tmp_path))
-    assert "epochs (at most 3)" in result.stdout + result.stderr
+    assert "1 epochs (at most 3); one epoch takes about" in result.stdout + result.stderr  # said, not silent
+    assert "past the budget, and is trained all the same" in result.stdout + result.stderr
     budget = read_json(tmp_path, "training.json")["time_budget"]
     assert budget["epochs"] == 1 and budget["seconds_per_batch"] > 0
     assert len(read_json(tmp_path, "metrics.json")["history"]) == 1
     assert "time budget of 0.001 s" in (tmp_path / "README.md").read_text()
     # A generous budget is capped by --epochs: the run trains exactly as without a budget.
-    launch(*args, "--time_budget_s", "3600", "--output_dir", str(tmp_path / "capped"))
+    capped = launch(*args, "--time_budget_s", "3600", "--output_dir", str(tmp_path / "capped"))
+    assert "epochs (at most 3)\n" in capped.stdout + capped.stderr
     expected, got = read_json(uninterrupted, "metrics.json"), read_json(tmp_path / "capped", "metrics.json")
     assert [h["train_loss"] for h in got["history"]] == [h["train_loss"] for h in expected["history"]]
 
