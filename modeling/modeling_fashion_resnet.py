@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import timm
 import torch
 import torch.nn.functional as F
+from timm.layers import use_reentrant_ckpt
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
@@ -81,6 +83,22 @@ def multi_head_loss(
     return torch.stack(losses).mean()
 
 
+def checkpointing_not_done_by_timm(gradient_checkpointing_func: Callable, every_n_layers: int) -> str | None:
+    """What of transformers' activation checkpointing settings timm's `set_grad_checkpointing` would not do, which
+    checkpoints every block with torch's `checkpoint` and timm's `use_reentrant`; None if it does them all."""
+    settings = dict(getattr(gradient_checkpointing_func, "keywords", {}))
+    use_reentrant = settings.pop("use_reentrant", use_reentrant_ckpt())
+    if every_n_layers != 1:
+        return f"every_n_layers={every_n_layers}"
+    if getattr(gradient_checkpointing_func, "func", gradient_checkpointing_func) is not checkpoint:
+        return "offload or another checkpoint function"
+    if settings:
+        return f"the checkpoint arguments {sorted(settings)}"
+    if use_reentrant != use_reentrant_ckpt():  # timm.layers.set_reentrant_ckpt chooses it, for every timm model
+        return f"use_reentrant={use_reentrant} (timm's is {use_reentrant_ckpt()}: timm.layers.set_reentrant_ckpt)"
+    return None
+
+
 class FashionResNetPreTrainedModel(PreTrainedModel):
     config_class = FashionResNetConfig
     config: FashionResNetConfig
@@ -112,7 +130,14 @@ class FashionResNetPreTrainedModel(PreTrainedModel):
         else:
             super()._init_weights(module)
 
-    def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
+    def _set_gradient_checkpointing(
+        self, enable: bool = True, gradient_checkpointing_func: Callable = checkpoint, every_n_layers: int = 1
+    ) -> None:
+        if enable:
+            refused = checkpointing_not_done_by_timm(gradient_checkpointing_func, every_n_layers)
+            if refused:
+                raise ValueError(f"activation checkpointing here is timm's own, every block of the backbone: {refused} "
+                                 "cannot be honoured")
         self.backbone.set_grad_checkpointing(enable)
         # transformers' `is_activation_checkpointing` looks for a `gradient_checkpointing` attribute; timm's
         # flag is `grad_checkpointing`, so without this the model reported False while checkpointing.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import accelerate
@@ -270,6 +271,22 @@ def loss_and_grads(model, pixels, labels):
     loss = model(pixels, labels=labels).loss
     loss.backward()
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"every_n_layers": 2}, "every_n_layers=2"),
+    ({"offload": True}, "offload or another checkpoint function"),
+    ({"activation_checkpointing_kwargs": {"use_reentrant": False, "preserve_rng_state": False}},
+     "the checkpoint arguments ['preserve_rng_state']"),
+    ({"activation_checkpointing_kwargs": {"use_reentrant": True}}, "use_reentrant=True (timm's is False"),
+])  # fmt: skip
+def test_checkpointing_settings_timm_does_not_do_are_refused_not_ignored(tiny_model, settings, named):
+    # Before, each was accepted and silently not done: timm checkpoints every block its own way.
+    with pytest.raises(ValueError, match=re.escape(named) + ".* cannot be honoured"):
+        tiny_model.activation_checkpointing_enable(**settings)
+    assert not tiny_model.backbone.grad_checkpointing
+    tiny_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    assert tiny_model.backbone.grad_checkpointing
 
 
 @pytest.mark.parametrize("method", ["gradient_checkpointing_enable", "activation_checkpointing_enable"])
