@@ -1,6 +1,7 @@
 """Push a trained output folder to a Hub model repo, or a prepared dataset folder to a Hub dataset repo.
 
-Before anything is sent, the folder is checked: no pickled files anywhere in it, and the exact set of files
+Before anything is sent, the folder is checked: no pickled files anywhere in it, no links among the files to
+upload (their targets would go up), no Hub token in them, and the exact set of files
 that would be uploaded loads in a fresh Python process (the model with `trust_remote_code=True` and without
 this project's package, predicting a bundled product photo; the dataset with `datasets.load_dataset`). The
 model card is regenerated for the repo id. Everything goes up in ONE commit, so a failed upload leaves the
@@ -22,6 +23,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +56,8 @@ REQUIRED_MODEL_FILES = ["config.json", "preprocessor_config.json", "metrics.json
 # cut to their last part, as the card shows them.
 RECORDS = ["training.json", "dataset_summary.json", "cleaning_summary.json"]
 CHECK_TIMEOUT_S = 600
+HUB_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")  # what a User Access Token looks like
+TEXT_SUFFIXES = (".json", ".md", ".py", ".csv")
 
 # `modeling` is blocked so that the check proves the folder's own code is enough, as it is on the Hub.
 CHECK_MODEL = """
@@ -94,10 +98,26 @@ def matches(name: str, patterns: list[str]) -> bool:
     return any(name.count("/") == p.count("/") and fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+def is_linked(folder: Path, name: str) -> bool:
+    """Whether the file `name` (a relative POSIX path) of `folder`, or a folder on the way to it, is a link."""
+    path = folder
+    for part in name.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
+
+
 def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
-    """Copy the files of `folder` that match `patterns` into `destination`; returns their relative paths."""
+    """Copy the files of `folder` that match `patterns` into `destination`; returns their relative paths. A link
+    among them is refused: what it points to, perhaps outside the folder (a key file, a private photo), would go up
+    under its name."""
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     selected = [name for name in files if matches(name, patterns)]
+    linked = [name for name in selected if is_linked(folder, name)]
+    if linked:
+        raise PushError(f"{folder} holds symbolic links among the files to upload: {', '.join(linked)}; copy the "
+                        "files in, or remove the links")
     for name in selected:
         (destination / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / name, destination / name)
@@ -114,6 +134,16 @@ def publish_records(folder: Path, staged: Path) -> None:
             except ValueError as error:  # not JSON (a copy cut short), not UTF-8: named where the user can fix it
                 raise PushError(f"{folder / name} cannot be read: {error}") from error
             path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def refuse_tokens(folder: Path, staged: Path, files: list[str]) -> None:
+    """Refuse the push if a staged text file holds what looks like a Hub token (a command or record that carried
+    one, a note in the code): published, it would be anyone's. Named in `folder`, where it can be removed: a record
+    before the card written from it."""
+    for name in sorted(filter(lambda name: name.endswith(TEXT_SUFFIXES), files), key=lambda name: name == "README.md"):
+        if HUB_TOKEN.search((staged / name).read_text(encoding="utf-8", errors="replace")):
+            raise PushError(f"{folder / name} holds what looks like a Hugging Face token (hf_...): remove it, and "
+                            "revoke the token if it was ever published")
 
 
 def check_in_fresh_process(code: str, *args: str) -> None:
@@ -143,6 +173,7 @@ def prepare_model(folder: Path, repo_id: str, destination: Path) -> list[str]:
     except ValueError as error:  # a damaged record, named where the user can fix it
         raise PushError(str(error).replace(str(destination), str(folder))) from error
     files = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file())
+    refuse_tokens(folder, destination, files)
     check_in_fresh_process(CHECK_MODEL, str(destination), str(EXAMPLE_IMAGE))
     return files
 
@@ -154,6 +185,7 @@ def prepare_dataset(folder: Path, destination: Path) -> list[str]:
         raise PushError(f"{folder} has no README.md dataset card (write it with python -m data_scripts.prepare)")
     files = stage(folder, DATASET_FILES, destination)
     publish_records(folder, destination)
+    refuse_tokens(folder, destination, files)
     check_in_fresh_process(CHECK_DATASET, str(destination))
     return files
 

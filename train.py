@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_cosine_schedule_with_warmup, pipeline
 
 import data_scripts
-from data_scripts.prepare import SAMPLE_DIR, load_prepared, prepare
+from data_scripts.prepare import SAMPLE_DIR, embedded_image, load_prepared, prepare
 from data_scripts.read_raw import looks_like_a_path
 from model_card import write_model_card
 from modeling import (
@@ -290,7 +290,10 @@ def encode_split(split: Dataset, processor: FashionImageProcessor, cache_dir: Pa
     images = split.cast_column("image", Image(decode=False))["image"]
     pixels = np.empty((len(images), size["height"], size["width"], 3), dtype=np.uint8)
     for i, image in enumerate(tqdm(images, desc=f"decoding {len(images)} images", unit="img")):
-        pixels[i] = processor.fit(load_rgb_image(image["bytes"] or image["path"]))
+        try:
+            pixels[i] = processor.fit(load_rgb_image(embedded_image(image)))
+        except ValueError as error:  # a path only; or an image that decodes no more (prepare decoded each one)
+            raise SystemExit(f"row {i} of the {split.split} split: {error}") from error
     labels = torch.tensor([split[head] for head in data_scripts.HEADS], dtype=torch.int64).T
     labels[labels < 0] = IGNORE_INDEX  # ClassLabel's -1 is "missing": the loss skips it
     encoded = {"pixels": torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), "labels": labels.contiguous()}

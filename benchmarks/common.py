@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import Pipeline, pipeline
 
 import data_scripts
-from data_scripts.prepare import load_prepared
+from data_scripts.prepare import embedded_image, load_prepared
 from modeling import TASK, load_rgb_image
 from train import hardware, library_versions, synchronized_seconds
 
@@ -103,7 +103,7 @@ def load_images(dataset: str, split: str = "validation", limit: int | None = Non
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
     raw = data.cast_column("image", Image(decode=False))["image"]
-    images = [load_rgb_image(item["bytes"] or item["path"]) for item in tqdm(raw, desc=f"decoding {split}", unit="img")]
+    images = [load_rgb_image(embedded_image(item)) for item in tqdm(raw, desc=f"decoding {split}", unit="img")]
     heads = data_scripts.HEADS
     return LabelledImages(images, {head: data[head] for head in heads},
                           {head: data.features[head].names for head in heads})

@@ -143,7 +143,8 @@ Defaults of `data_scripts.rules.CleaningRules`; a row is dropped by the first ru
 1. `malformed_line`: a line with fewer fields than the header. Lines with *more* fields are recovered: the
    extra commas belong to `productDisplayName`, the last column ({summary['recovered_lines']} lines recovered).
 2. `invalid_id`: the id is not a positive integer written without leading zeros (the form of the image file names).
-3. `no_image`: there is no image for the id.
+3. `no_image`: there is no image for the id (in a table, an image cell with neither bytes nor the path of a file in
+   the table's own folder).
 4. `unreadable_image`: PIL cannot fully decode the bytes (truncated, corrupt).
    {"`grayscale_image`: grayscale images are dropped." if rules['drop_grayscale'] else "Grayscale images are kept."}
    Images that are not 60x80 are kept too (the model converts to RGB and resizes); the report gives each image's

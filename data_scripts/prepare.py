@@ -187,6 +187,16 @@ def load_prepared(path_or_repo_id: str | Path | None = None) -> datasets.Dataset
     return datasets.load_dataset(str(path_or_repo_id))
 
 
+def embedded_image(cell: dict[str, Any]) -> bytes:
+    """The encoded image of an undecoded `Image` cell of a prepared split, which `prepare` always embeds. A cell
+    with only a path is refused: the path names a file or URL its author chose, and reading it would train on a
+    private file of this machine, or send a request to a server of theirs."""
+    if cell["bytes"] is None:
+        raise ValueError(f"the image is a path only ({cell['path']!r}), not embedded bytes: prepare the data with "
+                         "data_scripts.prepare, which embeds every image")
+    return cell["bytes"]
+
+
 def whole_number(minimum: int) -> Callable[[str], int]:
     """A command-line type: a whole number of at least `minimum`."""
 

@@ -45,7 +45,8 @@ def read_raw(source: str | Path) -> RawData:
             raise RawDataError(f"{source}: neither a Kaggle folder (styles.csv, with images/ or images.tar) nor a "
                              "folder of Parquet files")
         name = path.resolve().name if path.is_dir() else path.stem
-        return read_hub_dataset(datasets.load_dataset("parquet", data_files=files, split="train"), str(source), name)
+        table = datasets.load_dataset("parquet", data_files=files, split="train")
+        return read_hub_dataset(table, str(source), name, path if path.is_dir() else path.parent)
     hub = datasets.load_dataset(str(source))
     splits = hub.values() if isinstance(hub, datasets.DatasetDict) else [hub]
     return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source), str(source))
@@ -125,7 +126,7 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
     (reported with the images no row refers to: a tar made inside images/ has `./<id>.jpg`, not images/)."""
     by_id, elsewhere, member = {}, [], None
     try:
-        with tarfile.open(path) as tar:
+        with tarfile.open(path, "r:") as tar:  # uncompressed, as Kaggle's: a compressed one could expand past memory
             for member in tar:
                 name = PurePosixPath(member.name)
                 if member.isfile() and is_image_member(name):
@@ -138,9 +139,10 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
     return by_id, elsewhere
 
 
-def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawData:
+def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folder: Path | None = None) -> RawData:
     """Read a dataset shaped like `ashraq/fashion-product-images-small` (an `image` column plus
-    the label columns), keeping the encoded image bytes."""
+    the label columns), keeping the encoded image bytes; images stored as paths are read from `folder` only
+    (`_image_bytes`)."""
     missing = set(RAW_COLUMNS) - set(dataset.column_names)
     if missing or "image" not in dataset.column_names:
         raise RawDataError(f"{source}: not in the Hub schema (missing {sorted(missing) or ['image']})")
@@ -155,19 +157,23 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str) -> RawDa
     rows.insert(0, "line", range(1, len(rows) + 1))
     rows["recovered"] = False
     rows["malformed"] = False
-    images = [_image_bytes(image) for image in frame["image"]]
+    images = [_image_bytes(image, folder) for image in frame["image"]]
     return RawData(rows, images, [], source, name)
 
 
-def _image_bytes(image: object) -> bytes | None:
+def _image_bytes(image: object, folder: Path | None) -> bytes | None:
     """An undecoded `Image` cell's bytes: its own, or its file's (`datasets` writes a column of images loaded
-    from files with their paths only); None when it has neither."""
+    from files with their paths only) where that file lies in `folder`, the local table's; None otherwise. A path
+    elsewhere (`/home/...`, `../..`, a link out of the folder, a downloaded table's) names a file the table's
+    author chose on this machine: read, a private photo would be trained on and published with the data."""
     if not isinstance(image, dict):
         return None
     if image.get("bytes") is not None:
         return image["bytes"]
-    path = image.get("path")
-    return Path(path).read_bytes() if path and Path(path).is_file() else None
+    if not image.get("path") or folder is None:
+        return None
+    path = (folder / image["path"]).resolve()  # an absolute path stays itself
+    return path.read_bytes() if path.is_relative_to(folder.resolve()) and path.is_file() else None
 
 
 def _text(value: object) -> str:

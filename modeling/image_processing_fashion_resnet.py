@@ -34,6 +34,9 @@ ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, PIL.Image.Im
 
 URL_TIMEOUT_S = 30.0  # an unreachable, stalled or trickling server must not hang a batch
 URL_MAX_BYTES = 64 * 2**20  # a product photo is a few MB: a larger answer is not one, and must not fill memory
+# Each hop of a redirect gets the timeout for its connection and reads: a loop of slow hops must end (httpx's
+# default, 20, let a loop answering each hop in 2.5 s run for 53 s against a 3 s timeout).
+URL_MAX_REDIRECTS = 5
 
 
 # Errors whose message alone says what is wrong with an input. DecompressionBombError is raised for headers claiming
@@ -93,6 +96,7 @@ def _from_array(array: np.ndarray) -> PIL.Image.Image:
         array = array[..., 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in CHANNELS)):
         raise ValueError(f"expected (H, W), (H, W, C) or (C, H, W) pixels with C in {CHANNELS}")
+    _refuse_too_many_pixels(array.shape[1], array.shape[0])  # before any copy: a broadcast view costs no memory
     if array.dtype == np.uint8:
         return PIL.Image.fromarray(array)
     if array.dtype == np.bool_:
@@ -100,6 +104,16 @@ def _from_array(array: np.ndarray) -> PIL.Image.Image:
     elif array.size:
         array = (_scaled_floats if array.dtype.kind == "f" else _scaled_integers)(array)
     return PIL.Image.fromarray(np.rint(array).clip(0, 255).astype(np.uint8))
+
+
+def _refuse_too_many_pixels(width: int, height: int) -> None:
+    """A ValueError for an image of more pixels than PIL allows a file without a warning (`MAX_IMAGE_PIXELS`, about
+    89 megapixels; it refuses only twice that): decoding and converting one takes gigabytes and seconds, and no
+    product photo is that large. Arrays, tensors and opened PIL images are held to it too."""
+    limit = PIL.Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise ValueError(f"the image has {width * height:,} pixels ({width}x{height}), more than PIL.Image."
+                         f"MAX_IMAGE_PIXELS ({limit:,}): a decompression bomb, or no product photo")
 
 
 def _scaled_integers(array: np.ndarray) -> np.ndarray:
@@ -142,7 +156,8 @@ def _open(source: ImageSource, timeout: float) -> PIL.Image.Image:
         if path.lower().startswith(("http://", "https://")):
             return PIL.Image.open(io.BytesIO(_download(path, timeout)))
         if not os.path.isfile(path):
-            raise FileNotFoundError("a folder, not an image file" if os.path.isdir(path) else "no such file")
+            kind = "a folder, not an image file" if os.path.isdir(path) else "not a regular file (a pipe or a device)"
+            raise FileNotFoundError(kind if os.path.exists(path) else "no such file")
         return PIL.Image.open(path)
     raise TypeError(f"unsupported input type {type(source).__name__}")
 
@@ -153,7 +168,8 @@ def _download(url: str, timeout: float) -> bytes:
     # seconds would never trip it. The deadline does, at the chunk after it passes.
     deadline = time.monotonic() + timeout
     body = bytearray()
-    with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+    with (httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=URL_MAX_REDIRECTS) as client,
+          client.stream("GET", url) as response):
         response.raise_for_status()
         for chunk in response.iter_bytes():
             body += chunk
@@ -212,6 +228,7 @@ def load_rgb_image(source: ImageSource, timeout: float = URL_TIMEOUT_S) -> PIL.I
         try:
             if 0 in opened.size:
                 raise ValueError(f"the image has no pixels ({opened.width}x{opened.height})")
+            _refuse_too_many_pixels(*opened.size)
             opened.load()  # decode now: a truncated file must fail here, not later in a batch
             image = opened
             orientation = _orientation(image)

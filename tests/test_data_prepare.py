@@ -17,9 +17,12 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.parquet
 import PIL.Image
 import pytest
 
+import data_scripts.rules
 from data_scripts import HEADS, CleaningRules
 from data_scripts.card import PLOT_NAME
 from data_scripts.near_copies import same_photos
@@ -329,6 +332,32 @@ def test_hub_schema_parquet_source(stored_as: str, kaggle_dir: Path, prepared: t
         assert dataset[split]["id"] == from_folder[split]["id"]
         assert dataset[split]["year"] == from_folder[split]["year"]
     assert json.loads((tmp_path / "out" / "cleaning_summary.json").read_text())["source_name"] == "hub"
+
+
+def test_a_compressed_images_tar_is_refused_not_expanded(kaggle_dir: Path, tmp_path: Path) -> None:
+    # A gzip'd member of 1.5 GiB took 7 MB on disk and 1.7 GB of memory; xz would expand further.
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "styles.csv").write_bytes((kaggle_dir / "styles.csv").read_bytes())
+    with tarfile.open(tmp_path / "raw" / "images.tar", "w:gz") as tar:
+        tar.add(kaggle_dir / "images", arcname="images")
+    with pytest.raises(ValueError, match=r"images.tar: unreadable tar"):
+        read_raw(tmp_path / "raw")
+
+
+def test_a_table_s_image_paths_are_read_from_its_own_folder_only(kaggle_dir: Path, tmp_path: Path) -> None:
+    # Before, any path was read: a table could put a private photo of this machine into the prepared data.
+    photo = (kaggle_dir / "images" / "15970.jpg").read_bytes()
+    (tmp_path / "table" / "photos").mkdir(parents=True)
+    (tmp_path / "private.jpg").write_bytes(photo)
+    (tmp_path / "table" / "photos" / "inside.jpg").write_bytes(photo)
+    (tmp_path / "table" / "photos" / "link.jpg").symlink_to(tmp_path / "private.jpg")
+    paths = [str(tmp_path / "table" / "photos" / "inside.jpg"), "photos/inside.jpg", str(tmp_path / "private.jpg"),
+             "../private.jpg", "photos/link.jpg"]  # fmt: skip
+    rows = {column: ["x"] * len(paths) for column in data_scripts.rules.RAW_COLUMNS}
+    rows["image"] = [{"bytes": None, "path": path} for path in paths]  # as stored: datasets would check the files
+    pyarrow.parquet.write_table(pyarrow.table(rows), tmp_path / "table" / "hub.parquet")
+    images = read_raw(tmp_path / "table" / "hub.parquet").images
+    assert images == [photo, photo, None, None, None]
 
 
 def test_a_kaggle_folder_without_images_is_refused_naming_what_is_missing(kaggle_dir: Path, tmp_path: Path) -> None:

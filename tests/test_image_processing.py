@@ -8,6 +8,7 @@ import os
 import re
 import struct
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import PIL.ImageOps
 import pytest
 import timm
 import torch
-from conftest import BAD_KINDS, ODD_KINDS, write_bad_file, write_odd_image
+from conftest import BAD_KINDS, ODD_KINDS, png_bomb_header, write_bad_file, write_odd_image
 from transformers import AutoImageProcessor
 
 from modeling import FashionImageProcessor, ImageLoadError, image_processing_fashion_resnet, load_rgb_image
@@ -508,6 +509,20 @@ def test_decompression_bomb_header_is_refused(tmp_path, rgb_image_path):
         load_rgb_image(path)
 
 
+def test_an_image_past_pils_pixel_limit_is_refused_before_it_is_decoded_whatever_its_form(tmp_path):
+    # Between 1 and 2 x MAX_IMAGE_PIXELS PIL only warns: an 18 KB PNG took 1.5 GB and a broadcast array 3.8 GB.
+    width, height = 10_000, PIL.Image.MAX_IMAGE_PIXELS // 10_000 + 1
+    path = tmp_path / "large.png"
+    path.write_bytes(png_bomb_header(width, height))
+    sources = {"file": path, "array": np.broadcast_to(np.uint8(255), (height, width, 3)),
+               "tensor": torch.zeros(1, 1, 1).expand(3, height, width)}  # fmt: skip
+    for kind, source in sources.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)  # PIL's own, at open
+            with pytest.raises(ImageLoadError, match=f"the image has {width * height:,} pixels .* decompression bomb"):
+                load_rgb_image(source)
+
+
 def test_missing_file_message(tmp_path, rgb_image_path):
     path = write_bad_file("missing", tmp_path, rgb_image_path)
     assert not os.path.exists(path)
@@ -540,6 +555,38 @@ def test_a_url_larger_than_the_download_limit_is_refused_naming_it(local_http_se
         load_rgb_image(url)
     monkeypatch.setattr(image_processing_fashion_resnet, "URL_MAX_BYTES", rgb_image_path.stat().st_size)
     assert load_rgb_image(url).size == PIL.Image.open(rgb_image_path).size
+
+
+def test_a_redirect_loop_is_given_up_after_a_few_hops_naming_the_url():
+    hops = []
+
+    class Loop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hops.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", "/again")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Loop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
+    try:  # before, 21 hops, each given the whole timeout
+        with pytest.raises(ImageLoadError, match=re.escape(url) + ".*redirects"):
+            load_rgb_image(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(hops) == 1 + image_processing_fashion_resnet.URL_MAX_REDIRECTS
+
+
+def test_a_pipe_or_a_device_is_no_image_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    for path in (tmp_path / "pipe", "/dev/zero"):
+        with pytest.raises(ImageLoadError, match="not a regular file"):
+            load_rgb_image(path)
 
 
 def test_a_url_that_trickles_in_is_given_up_at_the_timeout_naming_it(trickling_url):

@@ -145,6 +145,32 @@ def test_other_json_files_beside_the_model_stay_local(output_dir: Path, tmp_path
                       "dataset_summary.json"}  # fmt: skip
 
 
+def test_links_among_the_files_to_upload_are_refused_and_nothing_is_staged(
+    output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, no_check: list[tuple]
+) -> None:
+    # Before, each link's target went up under the link's name: a key file as notes.py, a private photo as a plot.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("HF_TOKEN=hf_not_for_the_hub")
+    (output_dir / "notes.py").symlink_to(secret)
+    (tmp_path / "private.png").write_bytes(b"private")
+    (output_dir / "images").mkdir()
+    (output_dir / "images" / "loss.png").symlink_to(tmp_path / "private.png")
+    dry = tmp_path / "upload"
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
+    assert "holds symbolic links among the files to upload: images/loss.png, notes.py;" in capsys.readouterr().err
+    assert not dry.exists() and no_check == []
+
+
+def test_a_token_in_a_record_is_refused_naming_the_file(output_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture, no_check: list[tuple]) -> None:
+    training = json.loads((output_dir / "training.json").read_text())
+    training["command"] += " --hub_token hf_" + "a1B2" * 9  # before, published as it was
+    (output_dir / "training.json").write_text(json.dumps(training))
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(tmp_path / "up")]) == 1
+    assert f"{output_dir / 'training.json'} holds what looks like a Hugging Face token" in capsys.readouterr().err
+    assert no_check == []
+
+
 def test_a_backbone_file_is_published_by_its_name_only(output_dir: Path, tmp_path: Path, no_check: list[tuple]) -> None:
     # train.py records `--backbone_weights /abs/w.safetensors` as backbone_init "file:/abs/w.safetensors".
     training = json.loads((output_dir / "training.json").read_text())

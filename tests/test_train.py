@@ -14,6 +14,7 @@ from pathlib import Path
 
 import accelerate
 import evaluate
+import pyarrow
 import pytest
 import safetensors.torch
 import timm
@@ -25,7 +26,7 @@ from conftest import make_tiny_model
 import data_scripts
 from data_scripts.prepare import SAMPLE_DIR, load_prepared
 import train
-from modeling import IGNORE_INDEX, FashionResNetConfig, FashionResNetModel, multi_head_loss
+from modeling import IGNORE_INDEX, FashionImageProcessor, FashionResNetConfig, FashionResNetModel, multi_head_loss
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--architecture", "test_resnet", "--backbone_weights", "none", "--batch_size", "16", "--log_every", "2"]
@@ -437,6 +438,18 @@ def test_the_default_dataset_is_the_bundled_sample_from_any_working_folder(tmp_p
     config = train.parse_config([])
     assert config.dataset == str(SAMPLE_DIR)
     assert len(train.load_splits(config.dataset, tmp_path / "cache")["validation"]) == 400
+
+
+def test_a_prepared_image_that_is_a_path_only_is_refused_not_fetched(tmp_path):
+    # Before, a path-only cell was read from wherever it pointed: a private file, or a URL requested from its server.
+    split = load_prepared(SAMPLE_DIR)["validation"].select(range(3)).flatten_indices()
+    table = split.data.table
+    url = "http://127.0.0.1:9/private.jpg"
+    paths = pyarrow.array([{"bytes": None, "path": url}] * 3, type=table.schema.field("image").type)
+    only_paths = datasets.Dataset(table.set_column(table.column_names.index("image"), "image", paths),
+                                  info=split.info, split=split.split)  # fmt: skip
+    with pytest.raises(SystemExit, match=f"^row 0 of the validation split: the image is a path only \\('{url}'\\)"):
+        train.encode_split(only_paths, FashionImageProcessor(), tmp_path)
 
 
 def test_a_missing_parquet_file_is_named_as_a_missing_file_not_looked_up_on_the_hub(tmp_path, monkeypatch):
