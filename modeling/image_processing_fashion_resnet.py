@@ -132,9 +132,9 @@ def _scaled_floats(array: np.ndarray) -> np.ndarray:
     either range (past an overshoot, or a 0-255 image with no pixel above `FLOAT_255_MIN_TOP`) are no photo's:
     most often an already normalised tensor, which would otherwise be read as a near-black image and answered with
     confidence."""
-    low, high = float(array.min()), float(array.max())
+    low, high = float(array.min()), float(array.max())  # NaN if any pixel is: no photo either
     scale = 1.0 if high <= 1 + OVERSHOOT else 255.0
-    if low < -OVERSHOOT * scale or high > (1 + OVERSHOOT) * scale or 1 + OVERSHOOT < high < FLOAT_255_MIN_TOP:
+    if not -OVERSHOOT * scale <= low <= high <= (1 + OVERSHOOT) * scale or 1 + OVERSHOOT < high < FLOAT_255_MIN_TOP:
         raise ValueError(f"float pixels must lie in [0, 1] or in [0, 255]; these go from {low:.3g} to {high:.3g} "
                          "(normalised pixels? pass the image before normalisation)")
     return array * (255.0 / scale)

@@ -184,7 +184,8 @@ def normalised_photo(path: Path) -> torch.Tensor:
     (lambda path: normalised_photo(path).clamp(min=0.5), "from 0.5 to 2.64"),  # a light photo's: none below 0
     (lambda path: torch.full((3, HEIGHT, WIDTH), 400.0), "float pixels .* to 400"),
     (lambda path: np.full((HEIGHT, WIDTH), 70_000, np.int32), "or 0-65535 for 16-bit data; these reach 70000"),
-], ids=["normalised", "in [-1, 1]", "normalised, light", "past 255", "past 16 bits"])  # fmt: skip
+    (lambda path: np.full((HEIGHT, WIDTH), np.nan, np.float32), "float pixels .* from nan to nan"),
+], ids=["normalised", "in [-1, 1]", "normalised, light", "past 255", "past 16 bits", "not a number"])  # fmt: skip
 def test_pixels_outside_any_image_range_are_refused_naming_the_range(make, reason, rgb_image_path):
     # Read as 0-255 and clipped, a normalised tensor was a near-black image, answered with confidence.
     with pytest.raises(ImageLoadError, match=reason):
