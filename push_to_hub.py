@@ -98,26 +98,29 @@ def matches(name: str, patterns: list[str]) -> bool:
     return any(name.count("/") == p.count("/") and fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def is_linked(folder: Path, name: str) -> bool:
-    """Whether the file `name` (a relative POSIX path) of `folder`, or a folder on the way to it, is a link."""
-    path = folder
-    for part in name.split("/"):
-        path = path / part
-        if path.is_symlink():
-            return True
-    return False
+def links_to_upload(folder: Path, patterns: list[str]) -> list[str]:
+    """The links in `folder` (files or folders, none followed) that are, or lead to, files matching `patterns`."""
+    linked = []
+    for root, folders, files in os.walk(folder):  # followlinks=False: a linked folder is listed, not entered
+        for name in [*folders, *files]:
+            path = Path(root, name)
+            relative = path.relative_to(folder).as_posix()
+            leads_to = any(pattern.startswith(f"{relative}/") for pattern in patterns)
+            if path.is_symlink() and (matches(relative, patterns) or path.is_dir() and leads_to):
+                linked.append(relative)
+    return sorted(linked)
 
 
 def stage(folder: Path, patterns: list[str], destination: Path) -> list[str]:
     """Copy the files of `folder` that match `patterns` into `destination`; returns their relative paths. A link
     among them is refused: what it points to, perhaps outside the folder (a key file, a private photo), would go up
     under its name."""
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    selected = [name for name in files if matches(name, patterns)]
-    linked = [name for name in selected if is_linked(folder, name)]
+    linked = links_to_upload(folder, patterns)
     if linked:
         raise PushError(f"{folder} holds symbolic links among the files to upload: {', '.join(linked)}; copy the "
                         "files in, or remove the links")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    selected = [name for name in files if matches(name, patterns)]
     for name in selected:
         (destination / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / name, destination / name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,20 @@ def card_metadata(features: datasets.Features, summary: dict[str, Any]) -> Datas
     return data
 
 
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|<>])")  # what CommonMark would read as markup in running text or a table
+
+
+def markdown_text(text: str) -> str:
+    """`text` as Markdown shows it as it is, in a table cell too: a label such as `Pants | Track` or `*T*shirts`
+    would otherwise split its row into more cells than the header, or turn italic."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def ratio_text(ratio: float) -> str:
+    """A largest : smallest class ratio as the card writes it before ": 1": a tenth below 10 (4 : 3 is 1.3, not 1)."""
+    return f"{ratio:.1f}" if round(ratio, 1) < 10 else f"{ratio:.0f}"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -76,10 +91,10 @@ def _class_table(summary: dict[str, Any], head: str) -> str:
     counts = {split: summary["splits"][split]["class_counts"][head] for split in SPLITS}
     total = {n: sum(counts[s].get(n, 0) for s in SPLITS) for n in summary["classes"][head]}
     n_all = sum(total.values()) or 1
-    rows = [[i, n, counts["train"].get(n, 0), counts["validation"].get(n, 0), f"{100 * t / n_all:.2f}%"]
+    rows = [[i, markdown_text(n), counts["train"].get(n, 0), counts["validation"].get(n, 0), f"{100 * t / n_all:.2f}%"]
             for i, (n, t) in enumerate(total.items())]  # fmt: skip
     smallest = min(total.values(), default=0)
-    ratio = f"{max(total.values()) / smallest:.0f}:1" if smallest else "n/a (a class has no image here)"
+    ratio = f"{ratio_text(max(total.values()) / smallest)}:1" if smallest else "n/a (a class has no image here)"
     table = _table(["label", "class", "train", "validation", "share"], rows)
     return f"{table}\n\nImbalance (largest : smallest class): {ratio}."
 

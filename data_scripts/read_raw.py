@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import datasets
+import huggingface_hub
 import pandas as pd
 
 from .rules import RAW_COLUMNS
@@ -46,10 +47,14 @@ def read_raw(source: str | Path) -> RawData:
                              "folder of Parquet files")
         name = path.resolve().name if path.is_dir() else path.stem
         table = datasets.load_dataset("parquet", data_files=files, split="train")
-        return read_hub_dataset(table, str(source), name, path if path.is_dir() else path.parent)
+        # Paths as `datasets` writes them: relative to the folder it ran in, or the table's; not elsewhere.
+        folders = [Path.cwd(), *dict.fromkeys(Path(file).parent for file in files)]
+        return read_hub_dataset(table, str(source), name, folders)
     hub = datasets.load_dataset(str(source))
     splits = hub.values() if isinstance(hub, datasets.DatasetDict) else [hub]
-    return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source), str(source))
+    # A Hub dataset of image files (imagefolder) has them downloaded into the caches.
+    caches = [Path(datasets.config.HF_DATASETS_CACHE), Path(huggingface_hub.constants.HF_HUB_CACHE)]
+    return read_hub_dataset(datasets.concatenate_datasets(list(splits)), str(source), str(source), caches)
 
 
 def looks_like_a_path(source: str) -> bool:
@@ -139,9 +144,9 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
     return by_id, elsewhere
 
 
-def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folder: Path | None = None) -> RawData:
+def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folders: list[Path]) -> RawData:
     """Read a dataset shaped like `ashraq/fashion-product-images-small` (an `image` column plus
-    the label columns), keeping the encoded image bytes; images stored as paths are read from `folder` only
+    the label columns), keeping the encoded image bytes; images stored as paths are read from `folders` only
     (`_image_bytes`)."""
     missing = set(RAW_COLUMNS) - set(dataset.column_names)
     if missing or "image" not in dataset.column_names:
@@ -157,23 +162,26 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folder: 
     rows.insert(0, "line", range(1, len(rows) + 1))
     rows["recovered"] = False
     rows["malformed"] = False
-    images = [_image_bytes(image, folder) for image in frame["image"]]
+    images = [_image_bytes(image, folders) for image in frame["image"]]
     return RawData(rows, images, [], source, name)
 
 
-def _image_bytes(image: object, folder: Path | None) -> bytes | None:
+def _image_bytes(image: object, folders: list[Path]) -> bytes | None:
     """An undecoded `Image` cell's bytes: its own, or its file's (`datasets` writes a column of images loaded
-    from files with their paths only) where that file lies in `folder`, the local table's; None otherwise. A path
-    elsewhere (`/home/...`, `../..`, a link out of the folder, a downloaded table's) names a file the table's
+    from files with their paths only) where that file lies in one of `folders`, a relative path taken from each in
+    turn; None otherwise. A path elsewhere (`/home/...`, `../..`, a link out of them) names a file the table's
     author chose on this machine: read, a private photo would be trained on and published with the data."""
     if not isinstance(image, dict):
         return None
     if image.get("bytes") is not None:
         return image["bytes"]
-    if not image.get("path") or folder is None:
+    if not image.get("path"):
         return None
-    path = (folder / image["path"]).resolve()  # an absolute path stays itself
-    return path.read_bytes() if path.is_relative_to(folder.resolve()) and path.is_file() else None
+    for folder in map(Path.resolve, folders):
+        path = (folder / image["path"]).resolve()  # an absolute path stays itself
+        if path.is_relative_to(folder) and path.is_file():
+            return path.read_bytes()
+    return None
 
 
 def _text(value: object) -> str:

@@ -14,6 +14,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from packaging.requirements import Requirement
 from transformers.dynamic_module_utils import get_imports
 
+from data_scripts.card import markdown_text, ratio_text
+
 from .plots import plot_accuracy_curve, plot_class_distribution, plot_confusion_matrix
 from .results import HeadSummary, TrainingResults, class_counts, load_results, summarise_head
 
@@ -38,7 +40,6 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])~?/[^\s=]*|(?<=\bfile:)/[^\s=]*|\b[A-Z
 PATH_START = r"(?:~?/|[A-Za-z]:[\\/])"
 WHOLE_PATH = re.compile(rf"(file:)?((?!.*\s-){PATH_START}.*)", re.DOTALL)
 QUOTED_PATH = re.compile(rf"'([^'\s=]*=)?({PATH_START}[^']*)'")
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|<>])")  # what CommonMark would read as markup in running text or a table
 
 
 def last_part(path: str) -> str:
@@ -52,17 +53,6 @@ def without_local_folders(text: str) -> str:
         return (whole[1] or "") + last_part(whole[2])
     text = QUOTED_PATH.sub(lambda word: shlex.quote((word[1] or "") + last_part(word[2])), text)
     return ABSOLUTE_PATH.sub(lambda path: last_part(path.group()), text)
-
-
-def markdown_text(text: str) -> str:
-    """`text` as Markdown shows it as it is, in a table cell too: a label such as `Pants | Track` or `*T*shirts`
-    would otherwise split its row into more cells than the header, or turn italic."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
-
-
-def ratio_text(ratio: float) -> str:
-    """A largest : smallest class ratio as the card writes it before ": 1": a tenth below 10 (4 : 3 is 1.3, not 1)."""
-    return f"{ratio:.1f}" if ratio < 10 else f"{ratio:.0f}"
 
 
 def without_local_folders_in(record: Any) -> Any:

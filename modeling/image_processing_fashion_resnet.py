@@ -84,13 +84,18 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 ORIENTATION_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")  # where PIL's getexif() finds it
 
 
+def is_channels_first(shape: Sequence[int]) -> bool:
+    """Whether pixels of `shape` are (C, H, W), C in `CHANNELS`, rather than (H, W) or (H, W, C)."""
+    return len(shape) == 3 and shape[0] in CHANNELS and shape[-1] not in CHANNELS
+
+
 def _from_array(array: np.ndarray) -> PIL.Image.Image:
     """(H, W), (H, W, C) or (C, H, W) pixels, C in `CHANNELS`, to a PIL image: 16-bit integers scaled to 8
     bits, as 16-bit files are (`_scaled_integers`); floats in [0, 1] scaled to 0-255, as transformers'
     `to_pil_image` does (`_scaled_floats`); then rounded, and clipped to 0-255."""
     if array.dtype.kind not in "biuf":
         raise TypeError(f"unsupported pixel type {array.dtype}")
-    if array.ndim == 3 and array.shape[0] in CHANNELS and array.shape[-1] not in CHANNELS:
+    if is_channels_first(array.shape):
         array = array.transpose(1, 2, 0)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -144,6 +149,9 @@ def _open(source: ImageSource, timeout: float) -> PIL.Image.Image:
     if isinstance(source, PIL.Image.Image):
         return source
     if isinstance(source, torch.Tensor):
+        if source.ndim in (2, 3):  # before the copies below: an expanded tensor costs no memory until then
+            height, width = source.shape[1:] if is_channels_first(source.shape) else source.shape[:2]
+            _refuse_too_many_pixels(width, height)
         # A model's output may need grad, live on a GPU or be bfloat16, which numpy lacks.
         tensor = source.detach().cpu()
         return _from_array((tensor.float() if tensor.is_floating_point() else tensor).numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ def multi_head_loss(
     return torch.stack(losses).mean()
 
 
+CHECKPOINT_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(checkpoint).parameters.items()
+                       if parameter.default is not inspect.Parameter.empty}  # fmt: skip
+
+
 def checkpointing_not_done_by_timm(gradient_checkpointing_func: Callable, every_n_layers: int) -> str | None:
     """What of transformers' activation checkpointing settings timm's `set_grad_checkpointing` would not do, which
     checkpoints every block with torch's `checkpoint` and timm's `use_reentrant`; None if it does them all."""
@@ -92,8 +97,9 @@ def checkpointing_not_done_by_timm(gradient_checkpointing_func: Callable, every_
         return f"every_n_layers={every_n_layers}"
     if getattr(gradient_checkpointing_func, "func", gradient_checkpointing_func) is not checkpoint:
         return "offload or another checkpoint function"
-    if settings:
-        return f"the checkpoint arguments {sorted(settings)}"
+    changed = sorted(name for name, value in settings.items() if CHECKPOINT_DEFAULTS.get(name, not value) != value)
+    if changed:  # torch's defaults are what timm's checkpoint runs with
+        return f"the checkpoint arguments {changed}"
     if use_reentrant != use_reentrant_ckpt():  # timm.layers.set_reentrant_ckpt chooses it, for every timm model
         return f"use_reentrant={use_reentrant} (timm's is {use_reentrant_ckpt()}: timm.layers.set_reentrant_ckpt)"
     return None

@@ -205,6 +205,17 @@ def write_kaggle_folder(folder: Path, labels: list[tuple[str, str, str]]) -> Non
     (folder / "styles.csv").write_text("\n".join(lines) + "\n")
 
 
+def test_the_data_card_shows_class_names_as_they_are_and_a_small_imbalance_to_a_tenth(tmp_path: Path) -> None:
+    # Before, `Pants | Track` split its table row, `*T*shirts` turned italic, and 4 : 3 read "1:1".
+    labels = [("*T*shirts", "Blue", "Casual")] * 4 + [("Pants | Track", "Blue", "Casual")] * 3
+    write_kaggle_folder(tmp_path / "raw", labels)
+    prepare(tmp_path / "raw", tmp_path / "out", rules=CleaningRules(article_types=("*T*shirts", "Pants | Track"),
+                                                                    min_examples=1))  # fmt: skip
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "| 0 | \\*T\\*shirts |" in card and "| 1 | Pants \\| Track |" in card
+    assert "Imbalance (largest : smallest class): 1.3:1." in card
+
+
 def test_a_class_made_rare_by_another_heads_rare_class_is_reported_with_the_rows_it_had_then(tmp_path: Path) -> None:
     # Shirts has 1 row (rare at min_examples=2); dropping it leaves Red with 1 of its 2 rows: rare in turn.
     write_kaggle_folder(tmp_path / "raw", [("Tshirts", "Blue", "Casual")] * 3 + [("Tshirts", "Red", "Casual"),
@@ -344,20 +355,25 @@ def test_a_compressed_images_tar_is_refused_not_expanded(kaggle_dir: Path, tmp_p
         read_raw(tmp_path / "raw")
 
 
-def test_a_table_s_image_paths_are_read_from_its_own_folder_only(kaggle_dir: Path, tmp_path: Path) -> None:
+def test_a_table_s_image_paths_are_read_from_its_own_folder_or_the_working_one_only(
+    kaggle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Before, any path was read: a table could put a private photo of this machine into the prepared data.
+    (tmp_path / "work" / "shots").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")  # datasets writes paths as given, often relative to where it ran
     photo = (kaggle_dir / "images" / "15970.jpg").read_bytes()
     (tmp_path / "table" / "photos").mkdir(parents=True)
     (tmp_path / "private.jpg").write_bytes(photo)
     (tmp_path / "table" / "photos" / "inside.jpg").write_bytes(photo)
     (tmp_path / "table" / "photos" / "link.jpg").symlink_to(tmp_path / "private.jpg")
-    paths = [str(tmp_path / "table" / "photos" / "inside.jpg"), "photos/inside.jpg", str(tmp_path / "private.jpg"),
-             "../private.jpg", "photos/link.jpg"]  # fmt: skip
+    (tmp_path / "work" / "shots" / "here.jpg").write_bytes(photo)
+    paths = [str(tmp_path / "table" / "photos" / "inside.jpg"), "photos/inside.jpg", "shots/here.jpg",
+             str(tmp_path / "private.jpg"), "../private.jpg", "photos/link.jpg"]  # fmt: skip
     rows = {column: ["x"] * len(paths) for column in data_scripts.rules.RAW_COLUMNS}
     rows["image"] = [{"bytes": None, "path": path} for path in paths]  # as stored: datasets would check the files
     pyarrow.parquet.write_table(pyarrow.table(rows), tmp_path / "table" / "hub.parquet")
     images = read_raw(tmp_path / "table" / "hub.parquet").images
-    assert images == [photo, photo, None, None, None]
+    assert images == [photo, photo, photo, None, None, None]
 
 
 def test_a_kaggle_folder_without_images_is_refused_naming_what_is_missing(kaggle_dir: Path, tmp_path: Path) -> None:

@@ -516,7 +516,8 @@ def test_an_image_past_pils_pixel_limit_is_refused_before_it_is_decoded_whatever
     path = tmp_path / "large.png"
     path.write_bytes(png_bomb_header(width, height))
     sources = {"file": path, "array": np.broadcast_to(np.uint8(255), (height, width, 3)),
-               "tensor": torch.zeros(1, 1, 1).expand(3, height, width)}  # fmt: skip
+               "tensor": torch.zeros(1, 1, 1).expand(3, height, width),
+               "float64 tensor": torch.zeros(1, 1, 1, dtype=torch.float64).expand(3, height, width)}  # fmt: skip
     for kind, source in sources.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)  # PIL's own, at open

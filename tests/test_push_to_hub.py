@@ -159,6 +159,14 @@ def test_links_among_the_files_to_upload_are_refused_and_nothing_is_staged(
     assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
     assert "holds symbolic links among the files to upload: images/loss.png, notes.py;" in capsys.readouterr().err
     assert not dry.exists() and no_check == []
+    # A linked folder: its files were left out in silence (rglob does not enter it), or went up where it does.
+    (output_dir / "notes.py").unlink()
+    shutil.rmtree(output_dir / "images")
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "loss.png").write_bytes(b"private")
+    (output_dir / "images").symlink_to(tmp_path / "plots")
+    assert push_to_hub.main([str(output_dir), "--repo-id", "me/fashion", "--dry-run", str(dry)]) == 1
+    assert "holds symbolic links among the files to upload: images;" in capsys.readouterr().err
 
 
 def test_a_token_in_a_record_is_refused_naming_the_file(output_dir: Path, tmp_path: Path,
