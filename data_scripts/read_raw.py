@@ -47,9 +47,9 @@ def read_raw(source: str | Path) -> RawData:
                              "folder of Parquet files")
         name = path.resolve().name if path.is_dir() else path.stem
         table = datasets.load_dataset("parquet", data_files=files, split="train")
-        # Paths as `datasets` writes them: relative to the folder it ran in, or the table's; not elsewhere.
-        folders = [Path.cwd(), *dict.fromkeys(Path(file).parent for file in files)]
-        return read_hub_dataset(table, str(source), name, folders)
+        # Paths as `datasets` writes them: in the table's folder, or relative to the folder it ran in; not elsewhere.
+        folders = list(dict.fromkeys(Path(file).parent for file in files))
+        return read_hub_dataset(table, str(source), name, folders, relative_to_working_folder=True)
     hub = datasets.load_dataset(str(source))
     splits = hub.values() if isinstance(hub, datasets.DatasetDict) else [hub]
     # A Hub dataset of image files (imagefolder) has them downloaded into the caches.
@@ -144,10 +144,11 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
     return by_id, elsewhere
 
 
-def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folders: list[Path]) -> RawData:
+def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folders: list[Path],
+                     relative_to_working_folder: bool = False) -> RawData:
     """Read a dataset shaped like `ashraq/fashion-product-images-small` (an `image` column plus
-    the label columns), keeping the encoded image bytes; images stored as paths are read from `folders` only
-    (`_image_bytes`)."""
+    the label columns), keeping the encoded image bytes; images stored as paths are read from `folders` only, and
+    with `relative_to_working_folder`, a relative path from the working folder too (`_image_bytes`)."""
     missing = set(RAW_COLUMNS) - set(dataset.column_names)
     if missing or "image" not in dataset.column_names:
         raise RawDataError(f"{source}: not in the Hub schema (missing {sorted(missing) or ['image']})")
@@ -162,22 +163,24 @@ def read_hub_dataset(dataset: datasets.Dataset, source: str, name: str, folders:
     rows.insert(0, "line", range(1, len(rows) + 1))
     rows["recovered"] = False
     rows["malformed"] = False
-    images = [_image_bytes(image, folders) for image in frame["image"]]
+    images = [_image_bytes(image, folders, relative_to_working_folder) for image in frame["image"]]
     return RawData(rows, images, [], source, name)
 
 
-def _image_bytes(image: object, folders: list[Path]) -> bytes | None:
+def _image_bytes(image: object, folders: list[Path], relative_to_working_folder: bool) -> bytes | None:
     """An undecoded `Image` cell's bytes: its own, or its file's (`datasets` writes a column of images loaded
     from files with their paths only) where that file lies in one of `folders`, a relative path taken from each in
-    turn; None otherwise. A path elsewhere (`/home/...`, `../..`, a link out of them) names a file the table's
-    author chose on this machine: read, a private photo would be trained on and published with the data."""
+    turn (and from the working folder if asked); None otherwise. A path elsewhere (`/home/...`, `../..`, a link out
+    of them) names a file the table's author chose on this machine: read, a private photo would be trained on and
+    published with the data."""
     if not isinstance(image, dict):
         return None
     if image.get("bytes") is not None:
         return image["bytes"]
     if not image.get("path"):
         return None
-    for folder in map(Path.resolve, folders):
+    relative = relative_to_working_folder and not Path(image["path"]).is_absolute()
+    for folder in map(Path.resolve, [*folders, *([Path.cwd()] if relative else [])]):
         path = (folder / image["path"]).resolve()  # an absolute path stays itself
         if path.is_relative_to(folder) and path.is_file():
             return path.read_bytes()

@@ -367,13 +367,16 @@ def test_a_table_s_image_paths_are_read_from_its_own_folder_or_the_working_one_o
     (tmp_path / "table" / "photos" / "inside.jpg").write_bytes(photo)
     (tmp_path / "table" / "photos" / "link.jpg").symlink_to(tmp_path / "private.jpg")
     (tmp_path / "work" / "shots" / "here.jpg").write_bytes(photo)
+    # Read: in the table's folder, and relative to the working one. Not: elsewhere, a link out, nor an absolute path
+    # into the working folder (which may be the home folder).
     paths = [str(tmp_path / "table" / "photos" / "inside.jpg"), "photos/inside.jpg", "shots/here.jpg",
-             str(tmp_path / "private.jpg"), "../private.jpg", "photos/link.jpg"]  # fmt: skip
+             str(tmp_path / "private.jpg"), "../private.jpg", "photos/link.jpg",
+             str(tmp_path / "work" / "shots" / "here.jpg")]  # fmt: skip
     rows = {column: ["x"] * len(paths) for column in data_scripts.rules.RAW_COLUMNS}
     rows["image"] = [{"bytes": None, "path": path} for path in paths]  # as stored: datasets would check the files
     pyarrow.parquet.write_table(pyarrow.table(rows), tmp_path / "table" / "hub.parquet")
     images = read_raw(tmp_path / "table" / "hub.parquet").images
-    assert images == [photo, photo, photo, None, None, None]
+    assert images == [photo, photo, photo, None, None, None, None]
 
 
 def test_a_kaggle_folder_without_images_is_refused_naming_what_is_missing(kaggle_dir: Path, tmp_path: Path) -> None:
