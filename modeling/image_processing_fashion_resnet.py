@@ -21,6 +21,8 @@ import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.processing_utils import ImagesKwargs
 
+from .configuration_fashion_resnet import is_number
+
 try:  # the HTTP client that huggingface_hub ships (httpx2 from its version 2 on, under this name), as transformers
     from huggingface_hub.utils import httpx
 except ImportError:  # huggingface_hub 1.x, which depends on httpx itself
@@ -274,8 +276,7 @@ def _channel_constants(
 def checked_size(size: Any) -> dict[str, int]:
     """`size` as `{"height": H, "width": W}`, or a ValueError naming it (it would fail at the first image)."""
     if (not isinstance(size, Mapping) or sorted(size) != ["height", "width"]
-            or not all(isinstance(edge, numbers.Integral) and not isinstance(edge, bool) and edge >= 1
-                       for edge in size.values())):  # fmt: skip
+            or not all(is_number(edge, numbers.Integral) and edge >= 1 for edge in size.values())):  # fmt: skip
         raise ValueError(f"size must be {{'height': H, 'width': W}} in pixels, each at least 1, got {size!r}")
     return {"height": int(size["height"]), "width": int(size["width"])}
 
@@ -283,8 +284,8 @@ def checked_size(size: Any) -> dict[str, int]:
 def checked_pad_color(pad_color: Any) -> list[int]:
     """`pad_color` as an RGB list, or a ValueError naming it (it would fail at the first image to pad)."""
     if (isinstance(pad_color, (str, bytes)) or not isinstance(pad_color, Sequence) or len(pad_color) != 3
-            or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and 0 <= c <= 255
-                       for c in pad_color)):  # fmt: skip
+            or not all(is_number(channel, numbers.Integral) and 0 <= channel <= 255
+                       for channel in pad_color)):  # fmt: skip
         raise ValueError(f"pad_color must be three whole numbers in 0-255 (red, green, blue), got {pad_color!r}")
     return [int(channel) for channel in pad_color]
 

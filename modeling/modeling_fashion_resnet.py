@@ -97,7 +97,8 @@ def checkpointing_not_done_by_timm(gradient_checkpointing_func: Callable, every_
         return f"every_n_layers={every_n_layers}"
     if getattr(gradient_checkpointing_func, "func", gradient_checkpointing_func) is not checkpoint:
         return "offload or another checkpoint function"
-    changed = sorted(name for name, value in settings.items() if CHECKPOINT_DEFAULTS.get(name, not value) != value)
+    changed = sorted(name for name, value in settings.items()
+                     if name not in CHECKPOINT_DEFAULTS or CHECKPOINT_DEFAULTS[name] != value)  # fmt: skip
     if changed:  # torch's defaults are what timm's checkpoint runs with
         return f"the checkpoint arguments {changed}"
     if use_reentrant != use_reentrant_ckpt():  # timm.layers.set_reentrant_ckpt chooses it, for every timm model

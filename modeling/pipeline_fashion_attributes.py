@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset
 
+from .configuration_fashion_resnet import is_number
 from .image_processing_fashion_resnet import RAW_BYTES, URL_TIMEOUT_S, ImageLoadError, ImageSource, load_rgb_image
 
 __all__ = ["FashionAttributesPipeline"]
@@ -133,11 +134,11 @@ class FashionAttributesPipeline(Pipeline):
     def _sanitize_parameters(self, top_k: int | None = None, timeout: float | None = None) -> tuple[dict, dict, dict]:
         reading, forward = {}, {}
         if top_k is not None:
-            if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+            if not is_number(top_k, numbers.Integral) or top_k < 1:
                 raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}")
             forward["top_k"] = top_k
         if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
+            if not is_number(timeout, numbers.Real) or not timeout > 0:
                 raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
             reading["timeout"] = float(timeout)
         return reading, forward, {}
